@@ -1,0 +1,67 @@
+"""Shared helpers for benchmark scripts: Epoch's data, timing, JSON output, environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import bayes_scaling as bs
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1] / "shared" / "data"
+OUT = HERE / "out"
+
+
+def epoch_data():
+    """Epoch's 240 points (../shared/TARGETS.md header: drop the 5 highest-loss rows)."""
+    ds = bs.from_csv(SHARED / "epoch_chinchilla" / "svg_extracted_data.csv", label="Epoch 240")
+    return ds.subset(ds.loss < np.sort(ds.loss)[-5])
+
+
+def environment() -> dict:
+    import jax
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "bayes_scaling": bs.__version__,
+    }
+
+
+def timed(fn, *args, repeat: int = 1, **kwargs):
+    """(result, [seconds per call]) with jax.block_until_ready on the result."""
+    import jax
+
+    times = []
+    out = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = jax.block_until_ready(fn(*args, **kwargs))
+        times.append(time.perf_counter() - t0)
+    return out, times
+
+
+def write_json(name: str, payload: dict) -> Path:
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"{name}.json"
+    payload = {"benchmark": name, "environment": environment(), **payload}
+    path.write_text(json.dumps(payload, indent=2, default=float))
+    return path
+
+
+def table(rows, headers) -> str:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(str(h).rjust(w) for h, w in zip(headers, widths))
+    out = [line, "-" * len(line)]
+    for r in rows:
+        out.append("  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
+    return "\n".join(out)
