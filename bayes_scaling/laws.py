@@ -36,7 +36,7 @@ class Chinchilla(NamedTuple):
     Examples:
         >>> law = Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
         >>> round(float(law.loss(7e10, 1.4e12)), 4)
-        1.9372
+        1.9366
 
     References:
         Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", eq. 2 and App. D.2.
