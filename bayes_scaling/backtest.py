@@ -1,0 +1,256 @@
+"""Extrapolation backtests: fit on the smaller runs, predict the held-out larger ones.
+
+A scaling law is used to extrapolate, so the honest check of a fitting method is how it predicts
+runs it has not seen that are *larger* than those it was fitted on. :func:`backtest` holds out every
+run above a compute (or parameter-count) threshold, fits the rest, and predicts each held-out loss
+with its predictive intervals (the law's uncertainty mixed with the fitted noise on log loss;
+:func:`bayes_scaling.predict.predict_loss`). It reports each point's relative error, whether it lies
+inside the 50% and 90% predictive intervals, and the overall coverage. :func:`rolling_backtest`
+steps the threshold up through the data's budgets, each fit seeing only smaller runs; all steps are
+fitted as one vectorised program (training sets are 0/1 masks, as in
+:mod:`bayes_scaling.sensitivity`).
+
+Methods: ``"bootstrap"`` (default: replicate laws and per-replicate noise sd), ``"nuts"``
+(posterior draws, noise sd and Student-t dof) or ``"point"`` (a point forecast; it has no noise
+model, so no interval and no coverage).
+
+Held-out points of one backtest share one fit, so their coverage indicators are correlated: a
+coverage over k held-out points is not a binomial(k, level) count. Judge calibration by pooling
+backtests over independent datasets (tests/test_backtest.py does this on simulated data).
+
+References:
+    Hoffmann et al. 2022, "Training Compute-Optimal Large Language Models", App. D.2.
+    Li, Kudugunta, Zettlemoyer 2025, "(Mis)Fitting: A Survey of Scaling Laws", arXiv:2502.18969.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset
+from .sensitivity import Table, check_regions, fit_regions
+
+__all__ = ["backtest", "rolling_backtest", "holdout_masks", "default_thresholds", "BACKTEST_COLUMNS"]
+
+LEVELS = (0.5, 0.9)
+
+BACKTEST_COLUMNS = ["threshold", "N", "D", "C", "loss", "predicted", "rel_error", "lower_50", "upper_50",
+                    "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades"]
+
+
+def _axis(data: Dataset, by: str, k: float) -> np.ndarray:
+    if by == "compute":
+        return k * data.N * data.D
+    if by == "params":
+        return data.N
+    raise ValueError(f"by must be 'compute' or 'params'; got {by!r}")
+
+
+def holdout_masks(data: Dataset, threshold: float, *, by: str = "compute", upper: float | None = None,
+                  flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN):
+    """(train, test) boolean masks: train on x <= threshold, test on threshold < x (<= upper).
+
+    ``x`` is C = k N D (``by="compute"``) or N (``by="params"``). A relative tolerance of 1e-9 keeps a
+    threshold typed as a budget (1e21) from splitting runs whose k N D rounds just below it.
+    """
+    if not (threshold > 0 and math.isfinite(threshold)):
+        raise ValueError(f"the hold-out threshold must be a positive finite number; got {threshold}")
+    x = _axis(data, by, flops_per_param_token)
+    train = x <= threshold * (1 + 1e-9)
+    test = ~train
+    if upper is not None:
+        test &= x <= upper * (1 + 1e-9)
+    return train, test
+
+
+def default_thresholds(data: Dataset, *, by: str = "compute",
+                       flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN) -> np.ndarray:
+    """Half-decade marks (1e19, 3.16e19, 1e20, ...) strictly inside the data's range of C (or N).
+
+    Figure-extracted data such as Epoch's has no discrete budgets (C is spread continuously), so the
+    rolling backtest steps through fixed half-decade marks; pass ``thresholds`` for other steps.
+    """
+    x = np.log10(_axis(data, by, flops_per_param_token))
+    marks = np.arange(math.ceil(2 * x.min()), math.floor(2 * x.max()) + 1) / 2.0
+    marks = marks[(marks > x.min()) & (marks < x.max())]
+    return 10.0**marks
+
+
+def backtest(data: Dataset, *, above_compute: float | None = None, above_params: float | None = None,
+             method: str = "bootstrap", key=None, replicates: int = 200,
+             flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, **fit_kwargs) -> Table:
+    """Hold out the runs above a compute or parameter threshold, fit the rest, predict the held-out.
+
+    Args:
+        data: the dataset.
+        above_compute: hold out runs with C = k N D above this (FLOP); or
+        above_params: hold out runs with N above this.
+        method: "bootstrap" (default), "nuts" or "point" (no interval, no coverage).
+        key: PRNG key (bootstrap, nuts).
+        replicates: bootstrap replicates.
+        flops_per_param_token: k in C = k N D.
+        **fit_kwargs: passed to :func:`bayes_scaling.sensitivity.fit_regions`.
+
+    Returns:
+        A :class:`~bayes_scaling.sensitivity.Table` with one row per held-out point (columns
+        :data:`BACKTEST_COLUMNS`: observed and predicted loss, relative error (pred - obs) / obs, 50%
+        and 90% predictive intervals, whether each holds the observation, the point's extrapolation
+        distance in decades) and meta ``coverage`` ``{"0.5": x, "0.9": x}`` (``None`` for point
+        fits), ``n_train``, ``n_holdout`` and error summaries.
+
+    Examples:
+        >>> import bayes_scaling as bs
+        >>> t = backtest(bs.example_data(), above_compute=2e21, method="point")  # doctest: +SKIP
+        >>> t.meta["n_holdout"]  # doctest: +SKIP
+        9
+    """
+    if (above_compute is None) == (above_params is None):
+        raise ValueError("give exactly one of above_compute (C threshold) and above_params (N threshold)")
+    by, thr = ("compute", above_compute) if above_compute is not None else ("params", above_params)
+    return _run(data, [thr], [None], by=by, method=method, key=key, replicates=replicates,
+                flops_per_param_token=flops_per_param_token, rolling=False, **fit_kwargs)
+
+
+def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence[float] | None = None,
+                     horizon: str = "all", method: str = "bootstrap", key=None, replicates: int = 200,
+                     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, **fit_kwargs) -> Table:
+    """Step the hold-out threshold up through the data's budgets; each fit sees only smaller runs.
+
+    Args:
+        data: the dataset.
+        by: "compute" (C = k N D) or "params" (N).
+        thresholds: increasing thresholds; default :func:`default_thresholds` (half-decade marks).
+        horizon: "all" predicts every run above each threshold; "next" only the runs up to the next
+            threshold (one step ahead).
+        method, key, replicates, flops_per_param_token, **fit_kwargs: as in :func:`backtest`.
+
+    Returns:
+        A :class:`~bayes_scaling.sensitivity.Table` with one row per (threshold, held-out point),
+        meta ``coverage`` pooled over all rows, and ``steps``: per threshold n_train, n_holdout,
+        coverage and error summaries. Thresholds whose training set cannot be fitted (fewer than 6
+        points or one model size) or that hold out nothing are listed in ``skipped`` with a warning.
+    """
+    if horizon not in ("all", "next"):
+        raise ValueError(f"horizon must be 'all' or 'next'; got {horizon!r}")
+    thr = default_thresholds(data, by=by, flops_per_param_token=flops_per_param_token) \
+        if thresholds is None else np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    if thr.size == 0:
+        raise ValueError("no thresholds: the data spans less than one half-decade mark; pass thresholds")
+    if np.any(np.diff(thr) <= 0):
+        raise ValueError(f"thresholds must be strictly increasing; got {thr.tolist()}")
+    uppers = [None] * thr.size if horizon == "all" else list(thr[1:]) + [None]
+    return _run(data, list(thr), uppers, by=by, method=method, key=key, replicates=replicates,
+                flops_per_param_token=flops_per_param_token, rolling=True, horizon=horizon, **fit_kwargs)
+
+
+def _run(data, thresholds, uppers, *, by, method, key, replicates, flops_per_param_token, rolling,
+         horizon="all", **fit_kwargs):
+    pairs = [holdout_masks(data, t, by=by, upper=u, flops_per_param_token=flops_per_param_token)
+             for t, u in zip(thresholds, uppers)]
+    labels = [f"{'C' if by == 'compute' else 'N'} <= {t:.4g}" for t in thresholds]
+    train = np.stack([p[0] for p in pairs])
+    test = np.stack([p[1] for p in pairs])
+    reasons = check_regions(data, labels, train, on_invalid="skip" if rolling else "raise")
+    skipped = []
+    for i, (t, r) in enumerate(zip(thresholds, reasons)):
+        if r is None and not test[i].any():
+            reasons[i] = "holds out no points"
+            r = reasons[i]
+            if not rolling:
+                raise ValueError(f"nothing to hold out: no run has {'C' if by == 'compute' else 'N'} > "
+                                 f"{t:.4g} (the largest is {_axis(data, by, flops_per_param_token).max():.4g})")
+            warnings.warn(f"threshold {t:.4g} holds out no points; skipped", RuntimeWarning, stacklevel=3)
+        if r is not None:
+            skipped.append({"threshold": float(t), "reason": f"training set {labels[i]!r} {r}"
+                            if r != "holds out no points" else r})
+    ok = [i for i, r in enumerate(reasons) if r is None]
+    if not ok:
+        raise ValueError("no threshold leaves a fittable training set and a non-empty hold-out set: "
+                         + "; ".join(s["reason"] for s in skipped))
+    fits = fit_regions(data, train[ok], method=method, key=key, replicates=replicates, **fit_kwargs)
+    rows, steps = [], []
+    for j, i in enumerate(ok):
+        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], flops_per_param_token)
+        rows.extend(step_rows)
+        steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),
+                      "n_holdout": int(test[i].sum()), **fits.info[j], **_summaries(step_rows, method)})
+    meta = {"method": method, "by": by, "data": data.label, "n_total": data.n,
+            "flops_per_param_token": float(flops_per_param_token), **_summaries(rows, method)}
+    if method == "bootstrap":
+        meta["replicates"] = int(replicates)
+    if rolling:
+        meta.update({"horizon": horizon, "steps": steps, "skipped": skipped})
+    else:
+        meta.update({"threshold": float(thresholds[0]), "n_train": steps[0]["n_train"],
+                     "n_holdout": steps[0]["n_holdout"], "fit": dict(fits.info[0])})
+    _warn_fit(method, steps)
+    return Table(rows, columns=BACKTEST_COLUMNS, meta=meta)
+
+
+def _predict_rows(data, fits, j, test, threshold, k):
+    from .predict import predict_loss
+
+    law, sigma, nu = fits.region(j)
+    N, D, obs = data.N[test], data.D[test], data.loss[test]
+    train_data = (data.N[~test], data.D[~test])
+    if fits.method == "point":
+        t = predict_loss(law, N, D, level=0.9, data=train_data)
+        pred = np.asarray(t["estimate"])
+        bounds = {lv: (np.full(N.shape, np.nan), np.full(N.shape, np.nan)) for lv in LEVELS}
+    else:
+        bounds = {}
+        for lv in LEVELS:
+            t = predict_loss(law, N, D, sigma=sigma, nu=nu, level=lv, data=train_data)
+            bounds[lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
+        pred = np.asarray(t["estimate"])
+    ext = np.asarray(t["extrapolation_decades"])
+    rows = []
+    for i in range(N.size):
+        row = {"threshold": float(threshold), "N": float(N[i]), "D": float(D[i]), "C": float(k * N[i] * D[i]),
+               "loss": float(obs[i]), "predicted": float(pred[i]),
+               "rel_error": float((pred[i] - obs[i]) / obs[i])}
+        for lv in LEVELS:
+            lo, hi = bounds[lv][0][i], bounds[lv][1][i]
+            tag = f"{round(100 * lv)}"
+            row[f"lower_{tag}"] = None if not np.isfinite(lo) else float(lo)
+            row[f"upper_{tag}"] = None if not np.isfinite(hi) else float(hi)
+            row[f"in_{tag}"] = None if not (np.isfinite(lo) and np.isfinite(hi)) else bool(lo <= obs[i] <= hi)
+        row["extrapolation_decades"] = float(ext[i])
+        rows.append(row)
+    return rows
+
+
+def _summaries(rows, method) -> dict:
+    err = np.array([r["rel_error"] for r in rows], dtype=np.float64)
+    out = {
+        "mean_abs_rel_error": float(np.mean(np.abs(err))) if err.size else None,
+        "max_abs_rel_error": float(np.max(np.abs(err))) if err.size else None,
+        "mean_rel_error": float(np.mean(err)) if err.size else None,
+    }
+    if method == "point" or not rows:
+        out["coverage"] = None
+    else:
+        out["coverage"] = {str(lv): float(np.mean([r[f"in_{round(100 * lv)}"] for r in rows
+                                                   if r[f"in_{round(100 * lv)}"] is not None]))
+                           for lv in LEVELS}
+    return out
+
+
+def _warn_fit(method, steps):
+    if method == "point":
+        bad = [s["threshold"] for s in steps if not s.get("converged", True)]
+        if bad:
+            warnings.warn(f"the point fit did not converge for thresholds {bad}", RuntimeWarning, stacklevel=3)
+    elif method == "bootstrap":
+        bad = [f"{s['threshold']:.4g} ({s['failed']}/{s['replicates']})" for s in steps if s.get("failed")]
+        if bad:
+            warnings.warn(f"failed bootstrap replicates were excluded: {bad}", RuntimeWarning, stacklevel=3)
+    elif method == "nuts":
+        bad = [s["threshold"] for s in steps if not s.get("converged", True)]
+        if bad:
+            warnings.warn(f"NUTS did not pass its diagnostics for thresholds {bad}", RuntimeWarning,
+                          stacklevel=3)
