@@ -9,8 +9,9 @@ Two studies, both made to answer "would I train a different model if I had fitte
    over the *same* fixed-size dataset, so all regions of one method run as one vectorised program:
    :func:`fit_masks` is ``jax.vmap`` of the foundation's traceable multi-start fit over masks,
    compiled once per (number of regions, number of points, number of starts); the bootstrap vmaps
-   its traceable core over (key, mask) the same way. NUTS runs one region after the other through
-   one compiled sampler (the data keep their shape; the mask enters as likelihood weights).
+   its traceable core over masks the same way (chunked over replicates, one compilation). NUTS runs
+   the regions one after another through one compiled sampler (the data keep their shape and a
+   mask enters as likelihood weights), chains vectorised within each region.
 2. **Fitting-choice sensitivity** (:func:`fitting_choices`): the checklist of Li et al. (2025) made
    executable. One choice at a time is changed from the baseline (Huber delta = 1e-3 on log loss,
    Hoffmann's 4,500-start grid, the data's N, C = 6 N D): the objective, the start grid, the
@@ -38,8 +39,8 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from functools import lru_cache, partial
-from typing import Mapping, Sequence
+from functools import partial
+from typing import Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -325,19 +326,21 @@ def check_regions(data: Dataset, labels: Sequence[str], masks, *, min_points: in
 
 def region_starts(data: Dataset, *, loss: str = "huber", delta: float = 1e-3, law: str = "chinchilla",
                   full_fit=None) -> np.ndarray:
-    """Starts for region sweeps: the bootstrap's default starts around the full-data optimum.
+    """Starts for region point fits: the full-data optimum, two jittered copies, a coarse global grid.
 
     :func:`bayes_scaling.bootstrap.default_starts` of the full-data optimum (Hoffmann's 4,500-start
-    grid): the optimum, two jittered copies and an 8-point coarse global grid (11 starts). Screening
-    Hoffmann's 4,500 starts in every region costs about 20x more for no change on Epoch's data: over
-    min/max-compute, min-params, drop-smallest-models and D/N regions every region's objective agrees
-    with the 4,500-start fit to 1e-14 relative (tests/test_sensitivity.py checks some regions).
+    grid) followed by the 8-point :func:`bayes_scaling.bootstrap.coarse_grid` (11 starts, screened for
+    20 BFGS steps, the best 8 polished). Screening Hoffmann's 4,500 starts in every region costs
+    about 20x more for no change on Epoch's data: over min/max-compute, min-params,
+    drop-smallest-models and D/N regions every region's objective agrees with the 4,500-start fit to
+    1e-14 relative (tests/test_sensitivity.py checks three min-compute regions). The grid guards a
+    region whose optimum left the full-data basin.
     """
-    from .bootstrap import default_starts
+    from .bootstrap import coarse_grid, default_starts
 
     if full_fit is None:
         full_fit = fit(data, law=law, loss=loss, delta=delta, warn=False)
-    return default_starts(np.asarray(full_fit.x), law_cls=LAWS[law])
+    return np.concatenate([default_starts(np.asarray(full_fit.x), law_cls=LAWS[law]), coarse_grid(LAWS[law])])
 
 
 # ------------------------------------------------------------------------------------- point fits
@@ -363,7 +366,7 @@ def fit_masks(starts, logN, logD, logL, masks, delta=1e-3, *, loss="huber", law_
     return jax.vmap(lambda w: one(starts, logN, logD, logL, w, delta))(masks)
 
 
-class RegionFits:
+class RegionFits(NamedTuple):
     """Per-region fits: a law at leading shape (M, ...), noise scales, and per-region status dicts.
 
     Attributes:
@@ -374,13 +377,16 @@ class RegionFits:
         valid: boolean mask of usable samples (failed bootstrap replicates are False), or ``None``.
         info: one dict per region (convergence, failed replicates, diagnostics).
         method: "point", "bootstrap" or "nuts".
+        likelihood: the NUTS likelihood ("student-t" or "normal"), else ``None``.
     """
 
-    def __init__(self, law, sigma=None, nu=None, valid=None, info=None, method="point", likelihood=None):
-        self.law, self.sigma, self.nu, self.valid = law, sigma, nu, valid
-        self.info = info or []
-        self.method = method
-        self.likelihood = likelihood
+    law: Chinchilla
+    sigma: np.ndarray | None = None
+    nu: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    info: Sequence[dict] = ()
+    method: str = "point"
+    likelihood: str | None = None
 
     def region(self, i):
         """The law (and sigma, nu, valid) of region ``i``, valid samples only (flattened)."""
@@ -409,8 +415,8 @@ def fit_regions(data: Dataset, masks, *, method: str = "point", key=None, replic
     Args:
         data: the full dataset (regions are 0/1 masks over its rows).
         masks: (M, n) booleans; each row must pass :func:`check_regions`.
-        method: "point" (:func:`fit_masks`), "bootstrap" (the bootstrap core vmapped over
-            (key, mask)) or "nuts" (one compiled sampler, regions in turn).
+        method: "point" (:func:`fit_masks`), "bootstrap" (:func:`bootstrap_masks`: the bootstrap
+            core vmapped over masks) or "nuts" (regions in turn through one compiled sampler).
         key: PRNG key (bootstrap, nuts).
         replicates: bootstrap replicates per region.
         loss, delta: the point-fit objective (the bootstrap uses the same).
@@ -465,8 +471,9 @@ def _fit_regions_point(data, masks, *, loss, delta, starts, law, full_fit):
 # ------------------------------------------------------------------------------------- bootstrap
 
 # Lanes (regions x replicates x starts) per compiled bootstrap call: bounds memory (each lane holds a
-# BFGS state and (n,) temporaries) while keeping the lock-step while-loops long enough to amortise
-# dispatch. Measured on Epoch's 240 points (benchmarks/bench_sensitivity.py).
+# BFGS state and (n,) temporaries: about 16384 x 240 x 8 bytes = 31 MB per temporary on Epoch's data)
+# while keeping each call large enough to amortise dispatch (20 regions x 200 replicates x 11 starts
+# run as 3 calls).
 BOOTSTRAP_LANES = 16384
 _TRACES["bootstrap_masks"] = 0
 
@@ -507,6 +514,8 @@ def _fit_regions_bootstrap(data, masks, *, key, replicates, loss, delta, scheme,
     R = int(replicates)
     point = _fit_regions_point(data, masks, loss=loss, delta=delta, starts=None, law=law, full_fit=full_fit)
     centers = np.asarray(point.law.to_unconstrained())  # (M, 5) region optima
+    # Each region's replicates start as bootstrap.bootstrap's do: at the region's optimum plus the
+    # jittered copies of default_starts.
     starts = np.stack([default_starts(c, law_cls=LAWS[law]) for c in centers])
     M, S = starts.shape[0], starts.shape[1]
     if chunk_size is None:
@@ -536,57 +545,29 @@ def _fit_regions_bootstrap(data, masks, *, key, replicates, loss, delta, scheme,
 
 # ------------------------------------------------------------------------------------- nuts
 
-_TRACES["nuts_masks"] = 0
 
+def _fit_regions_nuts(data, masks, *, key, chains, warmup, samples, likelihood):
+    """NUTS on every region: :func:`bayes_scaling.nuts.sample` with the region mask as weights.
 
-@lru_cache(maxsize=8)
-def _nuts_program(likelihood: str, chains: int, cfg):
-    """jit(vmap over regions of nuts' traceable sampler core), one per static configuration."""
-    from .nuts import _sample_core
-
-    @jax.jit
-    def run(keys, logN, logD, logL, masks, priors):
-        _TRACES["nuts_masks"] += 1  # Python side effect: once per trace
-        one = partial(_sample_core, likelihood=likelihood, chains=chains, cfg=cfg)
-        return jax.vmap(lambda k, w: one(k, logN, logD, logL, w, priors))(keys, masks)
-
-    return run
-
-
-def _fit_regions_nuts(data, masks, *, key, chains, warmup, samples, likelihood, max_tree_depth=10):
-    """NUTS on every region at once: the regions' chains run vmapped in one compiled program.
-
-    Each region is the whole dataset with 0/1 likelihood weights (its centre and initialisation
-    computed on the weighted points), sampled by :mod:`bayes_scaling.nuts`' traceable core with
-    region key ``split(key, M)[i]``; diagnostics (R-hat, ESS, divergences) are computed per region.
+    The data keep their shape and a region enters as 0/1 likelihood weights, so every region runs
+    through the *same* compiled sampler (nuts caches it per configuration): one compilation, regions
+    one after another, chains vectorised within each region. (The sampler's traceable core could be
+    vmapped over regions too, but it is private to :mod:`bayes_scaling.nuts`; on a CPU the regions'
+    chains would run in lock-step, each NUTS iteration as deep as the deepest tree of any region, for
+    little gain.) Region ``i`` uses key ``split(key, M)[i]``; each region's diagnostics are kept.
     """
-    from . import _hmc
-    from .nuts import _check_likelihood, _resolve_priors, diagnose
+    from .nuts import sample
 
-    _check_likelihood(likelihood)
-    for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 0), ("samples", samples, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
-    priors = _resolve_priors(None, likelihood)
-    cfg = _hmc.ChainConfig(warmup=int(warmup), samples=int(samples), max_tree_depth=int(max_tree_depth))
-    run = _nuts_program(likelihood, int(chains), cfg)
     M = masks.shape[0]
     keys = jax.random.split(key, M)
-    sites, stats, ok = run(keys, *data.logs(), jnp.asarray(masks, dtype=jnp.float64), priors)
-    keep = slice(int(warmup), int(warmup) + int(samples))
-    sites = {k: np.asarray(v)[:, :, keep] for k, v in sites.items()}
-    stats = {k: np.asarray(v)[:, :, keep] for k, v in stats.items()}
-    law = Chinchilla(E=sites["E"], A=sites["A"], B=sites["B"], alpha=sites["alpha"], beta=sites["beta"])
-    nu = sites["nu"] if likelihood == "student-t" else None
-    info = []
-    for i in range(M):
-        law_i = jax.tree_util.tree_map(lambda x: x[i], law)
-        d = diagnose(law_i, sites["sigma"][i], None if nu is None else nu[i],
-                     {k: v[i] for k, v in stats.items()}, max_tree_depth=max_tree_depth)
-        info.append({"converged": d["converged"], "max_rhat": d["max_rhat"], "min_ess_bulk": d["min_ess_bulk"],
-                     "min_ess_tail": d["min_ess_tail"], "divergences": d["divergences"],
-                     "tree_depth_hits": d["tree_depth_hits"], "laplace_init": bool(np.asarray(ok)[i])})
-    return RegionFits(law, sigma=sites["sigma"], nu=nu, info=info, method="nuts", likelihood=likelihood)
+    results = [sample(keys[i], data, chains=chains, warmup=warmup, samples=samples, likelihood=likelihood,
+                      weights=masks[i].astype(np.float64), warn=False) for i in range(M)]
+    law = jax.tree_util.tree_map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *[r.law for r in results])
+    sigma = np.stack([np.asarray(r.sigma) for r in results])
+    nu = None if results[0].nu is None else np.stack([np.asarray(r.nu) for r in results])
+    keys_diag = ("converged", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "tree_depth_hits")
+    info = [{k: r.diagnostics[k] for k in keys_diag if k in r.diagnostics} for r in results]
+    return RegionFits(law, sigma=sigma, nu=nu, info=info, method="nuts", likelihood=likelihood)
 
 
 # ------------------------------------------------------------------------------------- quantities

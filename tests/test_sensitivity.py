@@ -1,5 +1,6 @@
 """Fit-region sweeps and fitting-choice sensitivity (issue: sensitivity)."""
 
+import contextlib
 import json
 import math
 import warnings
@@ -14,6 +15,24 @@ from bayes_scaling import cli
 from bayes_scaling import sensitivity as sens
 from bayes_scaling.bootstrap import bootstrap, default_starts, model_groups
 from bayes_scaling.predict import allocate
+
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Count XLA backend compilations inside the block (jax.monitoring compile events)."""
+    events = []
+
+    def listener(name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            events.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield events
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
 
 # ---------------------------------------------------------------- regions (host-side masks)
 
@@ -94,9 +113,11 @@ def test_min_compute_sweep_on_epoch_is_one_compiled_program(epoch_data):
     # when jax traces it.
     assert sens._TRACES["fit_masks"] == before + 1
     cache = sens.fit_masks._cache_size()
-    t2 = sens.sweep(ds, "min-compute", cuts * 1.05, full_fit=full)
+    with count_compiles() as compiles:
+        t2 = sens.sweep(ds, "min-compute", cuts * 1.05, full_fit=full)
     assert sens._TRACES["fit_masks"] == before + 1, "new cut-offs of the same count recompiled"
     assert sens.fit_masks._cache_size() == cache
+    assert compiles == [], f"{len(compiles)} XLA compilations in a repeated sweep"
     assert len(t) == len(t2) == 20
     n = np.array(t["n_points"])
     assert n[0] == 240 and np.all(np.diff(n) <= 0)
@@ -105,10 +126,12 @@ def test_min_compute_sweep_on_epoch_is_one_compiled_program(epoch_data):
     # point fit on Epoch's 240 points; ../shared/TARGETS.md §2 gives 18.3 with Epoch's estimates).
     assert abs(t[0]["tokens_per_param"] / 17.9 - 1) < 0.03
     # vmap over masks equals a loop of independent 4,500-start fits (first, middle, last region).
+    # Region 19 is refitted as a subset (a new size: its own compilation); 0 and 10 as 0/1 weights
+    # over the full data (the program of `full`, already compiled).
     for i in (0, 10, 19):
-        sub = ds.subset(6 * ds.N * ds.D >= cuts[i] * (1 - 1e-9))
-        assert sub.n == t[i]["n_points"]
-        ref = bs.fit(sub)
+        keep = 6 * ds.N * ds.D >= cuts[i] * (1 - 1e-9)
+        assert keep.sum() == t[i]["n_points"]
+        ref = bs.fit(ds.subset(keep)) if i == 19 else bs.fit(ds, weights=keep.astype(float))
         alloc = allocate(ref.law, 5.76e23)
         assert abs(t[i]["objective"] / float(ref.objective) - 1) < 1e-9
         for name in ("E", "alpha", "beta"):
@@ -172,6 +195,29 @@ def test_bootstrap_sweep_table_has_intervals(example):
     assert t.meta["level"] == 0.8 and t.meta["replicates"] == 64
     with pytest.raises(ValueError, match="needs a PRNG key"):
         sens.sweep(example, "min-compute", [6e18], method="bootstrap")
+
+
+# ---------------------------------------------------------------- NUTS over regions
+
+
+def test_nuts_sweep_runs_all_regions_through_one_compiled_sampler_and_never_hides_diagnostics(example):
+    # Short chains on purpose (fast test): ESS < 400, so every region must be flagged and warned.
+    kw = dict(method="nuts", chains=2, warmup=150, samples=150)
+    with pytest.warns(RuntimeWarning, match="NUTS did not pass its diagnostics"):
+        t = sens.sweep(example, "min-compute", [6e18, 3e19], key=jax.random.key(0), **kw)
+    with count_compiles() as compiles, pytest.warns(RuntimeWarning):
+        t2 = sens.sweep(example, "min-compute", [1e19, 1e20], key=jax.random.key(1), **kw)
+    assert compiles == [], f"{len(compiles)} XLA compilations for new regions"
+    assert t2["n_points"] == [72, 45]
+    point = sens.sweep(example, "min-compute", [6e18, 3e19])
+    for r, p in zip(t, point):
+        assert r["converged"] is False and r["min_ess_bulk"] < 400 and "max_rhat" in r
+        for q in ("E", "alpha", "beta", "a", "N_opt", "tokens_per_param"):
+            assert r[f"{q}_lower"] <= r[q] <= r[f"{q}_upper"], q
+        # Bernstein-von Mises sanity: with 63-81 informative points the posterior median of alpha
+        # lies within 3 posterior sd (90% half-width / 1.645) of the robust point fit.
+        sd = (r["alpha_upper"] - r["alpha_lower"]) / (2 * 1.645)
+        assert abs(r["alpha"] - p["alpha"]) < 3 * sd
 
 
 # ---------------------------------------------------------------- fitting choices
