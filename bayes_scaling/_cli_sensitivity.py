@@ -170,7 +170,7 @@ def run_backtest(args, ds) -> None:
     from . import backtest as bt
 
     common = dict(method=args.method, key=_key(args), replicates=args.replicates,
-                  flops_per_param_token=args.flops_per_param_token)
+                  flops_per_param_token=args.flops_per_param_token, **_nuts_kwargs(args))
     if args.rolling:
         by = "params" if args.holdout_above_params is not None else "compute"
         start = args.holdout_above_params if by == "params" else args.holdout_above_compute

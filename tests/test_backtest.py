@@ -134,3 +134,15 @@ def test_cli_backtest_json(capsys):
     rc = cli.main(["backtest", "--example"])
     err = capsys.readouterr().err
     assert rc == 2 and "--holdout-above-compute" in err and len(err.strip().splitlines()) == 1
+
+
+def test_nuts_backtest_uses_the_posterior_noise_model(capsys):
+    # Student-t posterior predictive: law draws mixed with per-draw sigma and nu (CLI, short chains).
+    rc = cli.main(["backtest", "--example", "--holdout-above-compute", "2e21", "--method", "nuts",
+                   "--chains", "2", "--warmup", "150", "--samples", "150", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["method"] == "nuts" and len(d["rows"]) == 9
+    assert set(d["fit"]) >= {"converged", "max_rhat", "min_ess_bulk", "divergences"}
+    for r in d["rows"]:
+        assert 0 < r["lower_90"] <= r["lower_50"] <= r["upper_50"] <= r["upper_90"]
+    assert any("NUTS did not pass" in w for w in d["warnings"])  # 2 x 150 draws: ESS < 400, said so
