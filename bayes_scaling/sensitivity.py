@@ -408,7 +408,7 @@ class RegionFits(NamedTuple):
 
 def fit_regions(data: Dataset, masks, *, method: str = "point", key=None, replicates: int = 200,
                 loss: str = "huber", delta: float = 1e-3, starts=None, scheme: str = "rows",
-                chains: int = 4, warmup: int = 500, samples: int = 500, likelihood: str = "student-t",
+                chains: int = 4, warmup: int = 1000, samples: int = 1000, likelihood: str = "student-t",
                 law: str = "chinchilla", full_fit=None, chunk_size: int | None = None) -> RegionFits:
     """Fit every region (row of ``masks``) with one method, as one vectorised program where possible.
 

@@ -149,11 +149,11 @@ def coverage_study(M, replicates):
 def nuts_sweep(ds, cuts):
     t0 = time.perf_counter()
     t = sens.sweep(ds, "min-compute", cuts, method="nuts", key=jax.random.key(0), budget=BUDGET,
-                   chains=4, warmup=500, samples=500)
+                   chains=4, warmup=1000, samples=1000)
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
     sens.sweep(ds, "min-compute", cuts, method="nuts", key=jax.random.key(1), budget=BUDGET,
-               chains=4, warmup=500, samples=500)
+               chains=4, warmup=1000, samples=1000)
     return {"first_call_s": first, "second_call_s": time.perf_counter() - t0, "rows": t.to_records()}
 
 
@@ -249,7 +249,7 @@ def main():
                 ["datasets", "coverage 50%", "coverage 90%", "mean |rel err|", "s"]))
 
     if args.nuts:
-        print("\n== (f) NUTS over 4 regions (one compiled sampler, regions in turn), 4 chains x (500 + 500)")
+        print("\n== (f) NUTS over 4 regions (one compiled sampler, regions in turn), 4 chains x (1000 + 1000)")
         f = nuts_sweep(ds, cuts[[0, 5, 10, 15]])
         result["nuts_sweep"] = f
         print(table([[r["region"], r["n_points"], f"{r['alpha']:.3f} ({r['alpha_lower']:.3f}, {r['alpha_upper']:.3f})",
