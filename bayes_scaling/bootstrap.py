@@ -12,9 +12,11 @@ fit-region mask:
   resampled with replacement from the full-data fit's residuals.
 
 Replicate ``i`` uses the key ``jax.random.fold_in(key, i)``, so a replicate does not depend on how
-replicates are chunked or sharded across devices: the same seed gives the same replicates on one
-device or four, in one chunk or many, and replicate ranges computed on different hosts can be
-concatenated (see :func:`bootstrap`'s ``first_index``).
+replicates are chunked or sharded across devices: the same seed gives the same resampled datasets on
+one device or four, in one chunk or many, and fits that agree to the optimiser's tolerance (XLA may
+order last-bit arithmetic differently for another layout; measured differences <= 1e-7), and
+replicate ranges computed on different hosts can be concatenated (see :func:`bootstrap`'s
+``first_index``).
 
 Failed replicates (the best polished start did not converge, or a non-finite fit) are never mixed in:
 :func:`bootstrap` drops them from ``law``, counts them in ``n_failed`` and warns.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 import warnings
 from functools import lru_cache, partial
 from typing import NamedTuple
@@ -70,10 +73,15 @@ RTOL = 1e-8
 ATOL = 1e-10
 # At most this many failed replicates are restarted from where BFGS stopped (see bootstrap()).
 MAX_RESTARTS = 16
-# Bound on lanes (replicates x starts) per device and chunk, so that memory stays bounded whatever the
-# number of starts: 4,500 starts per replicate still run, a few replicates per chunk.
-LANES_PER_DEVICE = 8192
-CHUNK_PER_DEVICE = 256
+# Replicates per device and chunk, and a bound on lanes (replicates x starts) per device and chunk, so
+# that memory stays bounded whatever the number of starts (4,500 starts per replicate still run, a few
+# replicates per chunk). Each lane holds a BFGS state and a few (n,) temporaries: about 20 kB on
+# Epoch's 240 points. On a CPU, throughput per core is flat from 32 to 1,024 replicates per chunk
+# (benchmarks/bench_bootstrap.py); an accelerator needs wide chunks to fill its cores.
+CHUNK_PER_DEVICE = {"cpu": 256}
+CHUNK_PER_ACCELERATOR = 32768
+LANES_PER_DEVICE = {"cpu": 8192}
+LANES_PER_ACCELERATOR = 1 << 20
 
 
 class ReplicateFits(NamedTuple):
@@ -117,6 +125,9 @@ class BootstrapResult(NamedTuple):
         basins: (K, 5) competitive local optima of the full data added to the default starts.
         n_restarted: replicates whose BFGS run hit ``max_steps`` and was restarted from where it
             stopped (those that then converged are kept).
+        timing: wall seconds of the host steps: ``"full_fit_s"`` (full-data fit and basin search)
+            and ``"replicates_s"`` (all chunks, including any compilation), and ``"chunks"``,
+            ``"chunk_size"`` (replicates per chunk), ``"devices"``.
     """
 
     law: Chinchilla
@@ -133,6 +144,7 @@ class BootstrapResult(NamedTuple):
     n_groups: int = 0
     basins: np.ndarray | None = None
     n_restarted: int = 0
+    timing: dict | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -207,10 +219,11 @@ def competitive_basins(x, objective, converged, center_objective, *, ratio: floa
     The best is compared with the centre too, so that a centre in a poor basin keeps the better
     basins. At most ``max_basins`` are returned, best first.
 
-    A resampled objective moves every basin's value by a few percent (Epoch's data: the replicate
-    objectives have a coefficient of variation of about 10%), so a basin more than twice as bad as
-    the best on the full data is not one that a replicate's optimum flips to; on Epoch's 240 points
-    the next basin after the optimum is 10.8 times worse, so no basin is added there.
+    Resampling moves the objective at each basin by about 10% (Epoch's data, row bootstrap: the
+    replicate objectives' coefficient of variation), so a basin more than twice as bad as the best on
+    the full data is not one that a replicate's optimum flips to; on Epoch's 240 points the next basin
+    (found from Hoffmann's grid) is 10.8 times worse, and the coarse grid's starts either reach the
+    optimum or stall without converging, so no basin is added there.
 
     Returns:
         (K, 5) optima, K <= max_basins.
@@ -478,9 +491,10 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
        (:func:`default_starts`): the centre, the K basins and 2 jittered centres. With K = 0 the
        start with the lowest objective on the replicate's data (normally the centre) is polished;
        with K > 0 every start is polished, so a replicate whose optimum lies in another basin finds
-       it instead of inheriting the centre's. On Epoch's data K = 0 (the next basin is 10.8 times
-       worse), and each of 192 replicates (64 per scheme) reached the same optimum as a full
-       4,500-start fit of that replicate (relative objective difference < 1e-14).
+       it instead of inheriting the centre's. On Epoch's data K = 0 (the next basin that Hoffmann's
+       grid finds is 10.8 times worse), and every replicate checked (16 per scheme,
+       benchmarks/bench_bootstrap.py) reached the optimum of a full 4,500-start fit of that
+       replicate (relative objective excess <= 1.3e-9, within BFGS's tolerance of ~1e-7).
 
     Replicates run in chunks of a fixed size (one compilation, bounded memory), each chunk sharded
     across the local devices along a ``"replicate"`` mesh axis (:mod:`bayes_scaling.devices`).
@@ -497,8 +511,9 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
             large grid of your own pass e.g. ``screen_steps=20, polish=32`` (``fit``'s settings).
         mask: optional (n_points,) 0/1 selection of rows: the bootstrap of that subset.
         chunk_size: replicates per device in one chunk (a chunk holds ``chunk_size`` x devices
-            replicates); default 256, fewer when there are many starts (at most 8,192 replicate x
-            start lanes per device). Every chunk has the same shape, so one compilation serves all.
+            replicates); default 256 on a CPU and 32,768 on an accelerator, fewer when there are many
+            starts (at most 8,192 replicate x start lanes per CPU device, 2^20 per accelerator). Every
+            chunk has the same shape, so one compilation serves all.
         delta: Huber delta on log loss.
         progress: show a progress bar over chunks on stderr.
         first_index: global index of the first replicate: runs over [0, k) and [k, 2k) with the same
@@ -565,6 +580,7 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
         if not np.all(np.isfinite(starts)):
             raise ValueError("starts must be finite")
 
+    t_start = time.perf_counter()
     full = _fit(data, law=law, loss=loss, delta=delta, weights=w, warn=warn)
     center = np.asarray(full.x)
     basins = np.zeros((0, p))
@@ -583,7 +599,10 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
     devs = tuple(jax.local_devices() if devices is None else devices)
     n_dev = len(devs)
     if chunk_size is None:
-        chunk_size = max(1, min(CHUNK_PER_DEVICE, LANES_PER_DEVICE // n_starts))
+        platform = devs[0].platform
+        per = CHUNK_PER_DEVICE.get(platform, CHUNK_PER_ACCELERATOR)
+        lanes = LANES_PER_DEVICE.get(platform, LANES_PER_ACCELERATOR)
+        chunk_size = max(1, min(per, lanes // n_starts))
     per_dev = min(chunk_size, -(-n // n_dev))  # no chunk larger than needed for small n
     chunk = per_dev * n_dev
     n_chunks = -(-n // chunk)
@@ -596,6 +615,8 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
                              jnp.asarray(starts), jnp.asarray(groups), jnp.asarray(center)), rep)
     key = jax.device_put(key, rep)
 
+    t_fit = time.perf_counter() - t_start
+    t_start = time.perf_counter()
     outs = []
     bar = _progress(n_chunks, progress, f"bootstrap ({scheme}, {n} replicates, {n_dev} device(s))")
     pending = None
@@ -638,6 +659,8 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
         conv = np.asarray(allf.converged, dtype=bool)
     keep = np.flatnonzero(conv)
     x = allf.x[keep]
+    timing = {"full_fit_s": t_fit, "replicates_s": time.perf_counter() - t_start, "chunks": n_chunks,
+              "chunk_size": chunk, "devices": n_dev}
     lo, hi = law_cls.plausible_bounds()
     on_bound = np.any((x <= lo) | (x >= hi), axis=-1)
     n_failed = int(n - keep.size)
@@ -666,6 +689,7 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
         n_groups=n_groups,
         basins=basins,
         n_restarted=n_restarted,
+        timing=timing,
     )
 
 

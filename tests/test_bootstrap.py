@@ -155,13 +155,14 @@ def _full_grid_objective(data, key, i, scheme, center):
 @pytest.mark.parametrize("scheme", ["rows", "models", "residual"])
 def test_default_starts_reach_the_full_grid_optimum(epoch_data, epoch_rows, scheme):
     # The cheap default (centre polished, basins on demand) against Hoffmann's 4,500 starts on the same
-    # replicates: the objectives agree to 1e-9 relative (BFGS tolerance rtol=1e-8 on a ~1e-3
-    # objective; measured < 1e-14 on 192 replicates, benchmarks/bench_bootstrap.py).
+    # replicates. BFGS stops once f changes by < atol + rtol f = 1e-10 + 1e-8 x 1e-3, about 1e-7 of the
+    # objective, while another basin is >= 10x worse: allow an excess of 1e-6 relative (measured
+    # <= 1.3e-9 on 48 replicates, benchmarks/bench_bootstrap.py).
     key = jax.random.key(2024)
     res = epoch_rows if scheme == "rows" else B.bootstrap(key, epoch_data, 2, scheme=scheme)
     for i in range(2):
         ref = _full_grid_objective(epoch_data, key, i, scheme, res.full.x)
-        assert res.objective[i] <= ref * (1 + 1e-9), (scheme, i, res.objective[i], ref)
+        assert res.objective[i] <= ref * (1 + 1e-6), (scheme, i, res.objective[i], ref)
 
 
 def test_a_centre_in_a_poor_basin_is_rescued_by_the_coarse_grid(epoch_data, epoch_rows):
@@ -183,7 +184,7 @@ def test_a_centre_in_a_poor_basin_is_rescued_by_the_coarse_grid(epoch_data, epoc
     # global optimum (same replicates: same key and indices).
     st = B.default_starts(x_bad, basins)
     good = _quiet(B.bootstrap, jax.random.key(2024), epoch_data, 2, starts=st, polish=st.shape[0])
-    np.testing.assert_allclose(good.objective, epoch_rows.objective[:2], rtol=1e-9)
+    np.testing.assert_allclose(good.objective, epoch_rows.objective[:2], rtol=1e-6)
     assert f_bad > 5 * epoch_rows.objective[:2].max()
 
 
@@ -194,7 +195,7 @@ def test_competitive_basins_are_added_and_polished(example, example_boot):
     res = _quiet(B.bootstrap, key, example, 24, chunk_size=8, basin_ratio=20.0)
     ref = example_boot
     assert res.basins.shape == (1, 5) and res.starts.shape == (4, 5) and ref.starts.shape == (3, 5)
-    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-9)
+    np.testing.assert_allclose(res.objective, ref.objective, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------ failures
