@@ -330,11 +330,13 @@ def region_starts(data: Dataset, *, loss: str = "huber", delta: float = 1e-3, la
 
     :func:`bayes_scaling.bootstrap.default_starts` of the full-data optimum (Hoffmann's 4,500-start
     grid) followed by the 8-point :func:`bayes_scaling.bootstrap.coarse_grid` (11 starts, screened for
-    20 BFGS steps, the best 8 polished). Screening Hoffmann's 4,500 starts in every region costs
-    about 20x more for no change on Epoch's data: over min/max-compute, min-params,
-    drop-smallest-models and D/N regions every region's objective agrees with the 4,500-start fit to
-    1e-14 relative (tests/test_sensitivity.py checks three min-compute regions). The grid guards a
-    region whose optimum left the full-data basin.
+    20 BFGS steps, the best 2 polished; :func:`fit_masks`). On Epoch's data, over 100 regions
+    (20 each of min-compute, max-compute, min-params, drop-smallest-models and D/N ranges), every
+    region's objective agrees with a 4,500-start, 32-polish fit to 1e-14 relative, at a small
+    fraction of its cost; polishing 8 instead of 2 changes no optimum and costs 30x more run time
+    (benchmarks/bench_sensitivity.py notes), because in a
+    lock-step vmap every lane waits for the slowest polish (tests/test_sensitivity.py checks three
+    min-compute regions). The grid guards a region whose optimum left the full-data basin.
     """
     from .bootstrap import coarse_grid, default_starts
 
@@ -350,7 +352,7 @@ _TRACES = {"fit_masks": 0}
 
 @partial(jax.jit, static_argnames=("loss", "law_name", "screen_steps", "polish", "max_steps"))
 def fit_masks(starts, logN, logD, logL, masks, delta=1e-3, *, loss="huber", law_name="chinchilla",
-              screen_steps=20, polish=8, max_steps=2000):
+              screen_steps=20, polish=2, max_steps=2000):
     """Multi-start point fits of every region in one compiled program.
 
     ``jax.vmap`` of :func:`bayes_scaling.fit.multistart` over the rows of ``masks`` (M, n): each region
