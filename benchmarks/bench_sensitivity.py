@@ -208,7 +208,8 @@ def main():
 
     print("\n== (d) backtests on Epoch: hold out C > 1e21")
     bk = {}
-    for method in ("point", "bootstrap"):
+    methods = ("point", "bootstrap", "nuts") if args.nuts else ("point", "bootstrap")
+    for method in methods:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -222,7 +223,7 @@ def main():
     bk["rolling_bootstrap"] = {"seconds": time.perf_counter() - t0, **roll.to_dict()}
     result["backtest"] = bk
     rows = []
-    for method in ("point", "bootstrap"):
+    for method in methods:
         m = bk[method]
         cov = m["coverage"] or {"0.5": None, "0.9": None}
         rows.append([method, m["n_train"], m["n_holdout"], f"{m['mean_abs_rel_error']:.4f}",
