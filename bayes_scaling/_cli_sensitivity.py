@@ -190,7 +190,8 @@ def run_backtest(args, ds) -> None:
     m = table.meta
     axis = "C" if m["by"] == "compute" else "N"
     if args.rolling:
-        print(f"Rolling extrapolation backtest ({m['method']}, by {axis}) on {m['n_total']} points: {m['data']}")
+        print(f"Rolling extrapolation backtest ({m['method']}, by {axis}) on {m['n_total']} points: "
+              f"{m['data']}")
         for s in m["steps"]:
             cov = s["coverage"]
             cov_s = "" if cov is None else f"; coverage 50% {cov['0.5']:.2f}, 90% {cov['0.9']:.2f}"

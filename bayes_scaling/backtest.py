@@ -161,8 +161,9 @@ def _run(data, thresholds, uppers, *, by, method, key, replicates, flops_per_par
             reasons[i] = "holds out no points"
             r = reasons[i]
             if not rolling:
+                largest = _axis(data, by, flops_per_param_token).max()
                 raise ValueError(f"nothing to hold out: no run has {'C' if by == 'compute' else 'N'} > "
-                                 f"{t:.4g} (the largest is {_axis(data, by, flops_per_param_token).max():.4g})")
+                                 f"{t:.4g} (the largest is {largest:.4g})")
             warnings.warn(f"threshold {t:.4g} holds out no points; skipped", RuntimeWarning, stacklevel=3)
         if r is not None:
             skipped.append({"threshold": float(t), "reason": f"training set {labels[i]!r} {r}"
@@ -244,7 +245,8 @@ def _warn_fit(method, steps):
     if method == "point":
         bad = [s["threshold"] for s in steps if not s.get("converged", True)]
         if bad:
-            warnings.warn(f"the point fit did not converge for thresholds {bad}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"the point fit did not converge for thresholds {bad}", RuntimeWarning,
+                          stacklevel=3)
     elif method == "bootstrap":
         bad = [f"{s['threshold']:.4g} ({s['failed']}/{s['replicates']})" for s in steps if s.get("failed")]
         if bad:

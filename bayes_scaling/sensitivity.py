@@ -48,7 +48,7 @@ import numpy as np
 
 from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, MIN_POINTS, Dataset, from_arrays
 from .fit import fit, multistart, random_starts
-from .laws import LAWS, Chinchilla, sample_shape
+from .laws import LAWS, Chinchilla
 
 __all__ = [
     "Table",
@@ -294,8 +294,9 @@ def check_regions(data: Dataset, labels: Sequence[str], masks, *, min_points: in
     """Why each region cannot be fitted (``None`` when it can).
 
     A region needs at least ``min_points`` points (5 free parameters + 1) and two model sizes
-    (:func:`bayes_scaling.bootstrap.model_groups`) to separate the N and D terms. With ``on_invalid="raise"`` any bad region
-    raises a ``ValueError`` naming every bad region; with ``"skip"`` a warning names them.
+    (:func:`bayes_scaling.bootstrap.model_groups`) to separate the N and D terms. With
+    ``on_invalid="raise"`` any bad region raises a ``ValueError`` naming every bad region; with
+    ``"skip"`` a warning names them.
     """
     if on_invalid not in ("raise", "skip"):
         raise ValueError(f"on_invalid must be 'raise' or 'skip'; got {on_invalid!r}")

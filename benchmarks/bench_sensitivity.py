@@ -39,6 +39,11 @@ from _common import epoch_data, table, write_json
 BUDGET = 5.76e23
 
 
+def iv(r, q, spec):
+    """'estimate (lower, upper)' of quantity q in a table row."""
+    return f"{r[q]:{spec}} ({r[q + '_lower']:{spec}}, {r[q + '_upper']:{spec}})"
+
+
 def point_sweep(ds, cuts, n_baseline):
     out = {}
     t0 = time.perf_counter()
@@ -189,8 +194,7 @@ def main():
                   f"{b['baseline_20_regions_s']:.1f}"]],
                 ["first call [s]", "2nd call [s]", "compile [s]", "chunks x replicates", "traces",
                  "failed", "per-region loop, 20 [s]"]))
-    print(table([[r["region"], r["n_points"], f"{r['alpha']:.3f} ({r['alpha_lower']:.3f}, {r['alpha_upper']:.3f})",
-                  f"{r['tokens_per_param']:.1f} ({r['tokens_per_param_lower']:.1f}, {r['tokens_per_param_upper']:.1f})"]
+    print(table([[r["region"], r["n_points"], iv(r, "alpha", ".3f"), iv(r, "tokens_per_param", ".1f")]
                  for r in b["rows"]], ["region", "n", "alpha (90%)", "D/N (90%)"]))
 
     print("\n== (c) fitting choices at 5.76e23 FLOP")
@@ -204,7 +208,8 @@ def main():
                   f"{r['N_opt']:.4g}", f"{r['tokens_per_param']:.2f}", r["converged"]] for r in ch],
                 ["axis", "choice", "E", "alpha", "beta", "N_opt", "D/N", "converged"]))
     s = ch.meta["spread"]["all"]
-    print(f"spread: N_opt x{s['N_opt']['ratio']:.3f}, D/N x{s['tokens_per_param']['ratio']:.3f} ({c_s:.1f} s)")
+    print(f"spread: N_opt x{s['N_opt']['ratio']:.3f}, D/N x{s['tokens_per_param']['ratio']:.3f} "
+          f"({c_s:.1f} s)")
 
     print("\n== (d) backtests on Epoch: hold out C > 1e21")
     bk = {}
@@ -250,10 +255,11 @@ def main():
                 ["datasets", "coverage 50%", "coverage 90%", "mean |rel err|", "s"]))
 
     if args.nuts:
-        print("\n== (f) NUTS over 4 regions (one compiled sampler, regions in turn), 4 chains x (1000 + 1000)")
+        print("\n== (f) NUTS over 4 regions (one compiled sampler, regions in turn), "
+              "4 chains x (1000 + 1000)")
         f = nuts_sweep(ds, cuts[[0, 5, 10, 15]])
         result["nuts_sweep"] = f
-        print(table([[r["region"], r["n_points"], f"{r['alpha']:.3f} ({r['alpha_lower']:.3f}, {r['alpha_upper']:.3f})",
+        print(table([[r["region"], r["n_points"], iv(r, "alpha", ".3f"),
                       f"{r['tokens_per_param']:.1f}", r["converged"], f"{r['max_rhat']:.4f}"]
                      for r in f["rows"]], ["region", "n", "alpha (90%)", "D/N", "converged", "max R-hat"]))
         print(f"first call {f['first_call_s']:.1f} s, second {f['second_call_s']:.1f} s")
