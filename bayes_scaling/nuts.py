@@ -478,18 +478,39 @@ def _sample_core(key, logN, logD, logL, weights, priors, *, likelihood, chains, 
     return sites, stats, info, iters
 
 
+# XLA:CPU's "fusion emitters" (its newer code generator) take ~40% longer to compile the sampler's
+# loop than the classic emitters, for no measurable gain in run time (benchmarks/bench_nuts.py).
+_CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+
+
+@lru_cache(maxsize=1)
+def _compiler_options():
+    """Compiler options for the sampler: the CPU ones above if this XLA accepts them, else none."""
+    if jax.default_backend() != "cpu":
+        return None
+    try:
+        jax.jit(lambda x: x + 1.0, compiler_options=_CPU_COMPILER_OPTIONS).lower(1.0).compile()
+    except Exception:  # noqa: BLE001 - an XLA without the option: compile with the defaults
+        return None
+    return _CPU_COMPILER_OPTIONS
+
+
+def _jit(fn, **kwargs):
+    return jax.jit(fn, compiler_options=_compiler_options(), **kwargs)
+
+
 @lru_cache(maxsize=32)
 def _compiled(likelihood, chains, cfg, devices):
     """One jitted sampler per static configuration, reused across calls (no recompilation)."""
-    return jax.jit(partial(_sample_core, likelihood=likelihood, chains=chains, cfg=cfg, devices=devices))
+    return _jit(partial(_sample_core, likelihood=likelihood, chains=chains, cfg=cfg, devices=devices))
 
 
 @lru_cache(maxsize=8)
 def _compiled_pieces(likelihood, chains, cfg):
     """Init / run-a-chunk / finish as separate programs, for the progress bar."""
-    init = jax.jit(partial(_init_core, likelihood=likelihood, chains=chains, cfg=cfg))
-    run = jax.jit(partial(_run_core, likelihood=likelihood, cfg=cfg))
-    fin = jax.jit(partial(_finish_core, likelihood=likelihood))
+    init = _jit(partial(_init_core, likelihood=likelihood, chains=chains, cfg=cfg))
+    run = _jit(partial(_run_core, likelihood=likelihood, cfg=cfg))
+    fin = _jit(partial(_finish_core, likelihood=likelihood))
     return init, run, fin
 
 
@@ -666,22 +687,16 @@ def _posterior_arrays(law, sigma, nu) -> dict:
 def diagnose(law, sigma, nu, sample_stats, *, max_tree_depth: int = 10) -> dict:
     """Split R-hat (rank-normalised), bulk and tail ESS, divergences and tree-depth hits.
 
-    Computed with ArviZ on E, A, B, alpha, beta, a, sigma (and nu), every array (chain, draw).
+    Computed on E, A, B, alpha, beta, a, sigma (and nu), every array (chain, draw), with the
+    estimators of ArviZ's ``rhat`` / ``ess`` (:mod:`bayes_scaling._diagnostics`, checked equal).
     ``converged`` requires max R-hat <= 1.01, min bulk and tail ESS >= 400 and no divergences
     (Vehtari et al. 2021). Tree-depth hits cost efficiency, not validity: reported, not failed.
     """
-    from .artifacts import import_arviz
+    from . import _diagnostics
 
-    az = import_arviz()
     arrays = _posterior_arrays(law, sigma, nu)
-    ds = az.convert_to_dataset({k: v for k, v in arrays.items()})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rhat = az.rhat(ds)
-        ess_bulk = az.ess(ds, method="bulk")
-        ess_tail = az.ess(ds, method="tail")
-    per = {k: {"rhat": float(rhat[k]), "ess_bulk": float(ess_bulk[k]), "ess_tail": float(ess_tail[k])}
-           for k in arrays}
+    per = {k: {"rhat": _diagnostics.rhat(v), "ess_bulk": _diagnostics.ess_bulk(v), "ess_tail": _diagnostics.ess_tail(v)}
+           for k, v in arrays.items()}
     n_chains = next(iter(arrays.values())).shape[0]
 
     def worst(key, fn):
@@ -769,38 +784,70 @@ def _flat_sites(result: PosteriorResult) -> dict:
     return {k: jnp.asarray(v).reshape(-1) for k, v in result.samples.items() if k not in ("A", "B")}
 
 
+@partial(jax.jit, static_argnames=("num_samples", "likelihood"))
+def _prior_draws(key, logN, logD, weights, priors, *, num_samples, likelihood):
+    from numpyro.infer import Predictive
+
+    out = Predictive(model, num_samples=num_samples)(key, logN, logD, None, weights=weights, priors=priors,
+                                                    likelihood=likelihood)
+    law = Chinchilla(E=out["E"], A=out["A"], B=out["B"], alpha=out["alpha"], beta=out["beta"])
+    out["law_log_loss"] = jax.vmap(lambda l: l.log_loss_from_logs(logN, logD))(law)
+    return out
+
+
 def prior_predictive(key, data: Dataset, *, num_samples: int = 1000, priors=None,
                      likelihood: str = "student-t", weights=None) -> dict:
     """Draws from the prior predictive at the data's (N, D): parameters and simulated log loss.
 
     Returns:
-        dict of numpy arrays: each site (num_samples,) and ``log_loss`` (num_samples, n).
+        dict of numpy arrays: each site (num_samples,), ``law_log_loss`` (num_samples, n), the
+        noise-free log loss of each prior law, and ``log_loss`` (num_samples, n), simulated with
+        noise (heavy-tailed when the prior allows a small Student-t nu).
 
     Raises:
-        ValueError: when some prior draws give non-finite log loss or loss (e.g. priors so wide
-            that exp overflows), naming how many and one offending parameter set.
+        ValueError: when some prior laws give non-finite log loss or loss at the data's (N, D)
+            (e.g. priors so wide that N^-alpha overflows), naming how many and one offending
+            parameter set.
     """
-    from numpyro.infer import Predictive
-
     _check_likelihood(likelihood)
     pri = _resolve_priors(priors, likelihood)
     logN, logD, _ = data.logs()
     w = _validate_weights(weights, data.n)
-    pred = Predictive(model, num_samples=int(num_samples))
-    out = pred(key, logN, logD, None, weights=None if w is None else jnp.asarray(w), priors=pri,
-               likelihood=likelihood)
+    out = _prior_draws(key, logN, logD, None if w is None else jnp.asarray(w), pri, num_samples=int(num_samples),
+                       likelihood=likelihood)
     out = {k: np.asarray(v) for k, v in out.items()}
-    ll = out["log_loss"]
+    ll = out["law_log_loss"]
     with np.errstate(over="ignore", invalid="ignore"):
         bad_rows = ~np.all(np.isfinite(ll) & np.isfinite(np.exp(ll)), axis=1)
     if bad_rows.any():
         i = int(np.flatnonzero(bad_rows)[0])
         params = ", ".join(f"{k}={out[k][i]:.4g}" for k in _site_names(likelihood) + ("A", "B"))
         raise ValueError(
-            f"priors produce non-finite losses: {int(bad_rows.sum())} of {num_samples} prior draws give "
-            f"non-finite log loss or loss at the data's (N, D) (first: draw {i} with {params}); "
-            "narrow the priors")
+            f"priors produce non-finite losses: {int(bad_rows.sum())} of {num_samples} prior draws of the law give "
+            f"non-finite log loss or loss at the data's (N, D) (first: draw {i} with {params}); narrow the priors")
     return out
+
+
+@partial(jax.jit, static_argnames=("likelihood",))
+def _predict_draws(key, flat, logN, logD, center, *, likelihood):
+    from numpyro.infer import Predictive
+
+    pred = Predictive(model, posterior_samples=flat, return_sites=["log_loss"])
+    return pred(key, logN, logD, None, priors=_resolve_priors(None, likelihood), likelihood=likelihood,
+                center=center)["log_loss"]
+
+
+@partial(jax.jit, static_argnames=("likelihood",))
+def _pointwise_loglik(flat, logN, logD, logL, center, *, likelihood):
+    from numpyro.infer import log_likelihood as nll
+
+    return nll(model, flat, logN, logD, logL, priors=_resolve_priors(None, likelihood), likelihood=likelihood,
+               center=center)["log_loss"]
+
+
+def _center_of(result: PosteriorResult):
+    cN, cD = result.config["center"]
+    return jnp.asarray(cN), jnp.asarray(cD)
 
 
 def posterior_predictive(key, result: PosteriorResult, data: Dataset | None = None, *, N=None, D=None) -> np.ndarray:
@@ -808,8 +855,6 @@ def posterior_predictive(key, result: PosteriorResult, data: Dataset | None = No
 
     Includes the observation noise (Student-t or Gaussian with the drawn sigma, nu).
     """
-    from numpyro.infer import Predictive
-
     if data is not None:
         logN, logD, _ = data.logs()
     elif N is not None and D is not None:
@@ -817,33 +862,22 @@ def posterior_predictive(key, result: PosteriorResult, data: Dataset | None = No
         logD = jnp.log(jnp.asarray(D, dtype=jnp.float64)).reshape(-1)
     else:
         raise ValueError("posterior_predictive needs data or both N and D")
-    lik = result.config["likelihood"]
-    cN, cD = result.config["center"]
-    flat = _flat_sites(result)
-    pred = Predictive(model, posterior_samples=flat, return_sites=["log_loss"])
-    out = pred(key, logN, logD, None, priors=_priors_for(result), likelihood=lik, center=(cN, cD))
+    out = _predict_draws(key, _flat_sites(result), logN, logD, _center_of(result),
+                         likelihood=result.config["likelihood"])
     chains, draws = np.shape(result.sigma)
-    return np.asarray(out["log_loss"]).reshape(chains, draws, -1)
+    return np.asarray(out).reshape(chains, draws, -1)
 
 
 _ppc = posterior_predictive
 
 
-def _priors_for(result: PosteriorResult):
-    return _resolve_priors(None, result.config["likelihood"])  # supports only matter for substitution
-
-
 def log_likelihood(result: PosteriorResult, data: Dataset) -> np.ndarray:
     """Pointwise log-likelihood of each observed log loss, (chain, draw, n), unweighted (for LOO)."""
-    from numpyro.infer import log_likelihood as nll
-
     logN, logD, logL = data.logs()
-    lik = result.config["likelihood"]
-    cN, cD = result.config["center"]
-    flat = _flat_sites(result)
-    out = nll(model, flat, logN, logD, logL, priors=_priors_for(result), likelihood=lik, center=(cN, cD))
+    out = _pointwise_loglik(_flat_sites(result), logN, logD, logL, _center_of(result),
+                            likelihood=result.config["likelihood"])
     chains, draws = np.shape(result.sigma)
-    return np.asarray(out["log_loss"]).reshape(chains, draws, -1)
+    return np.asarray(out).reshape(chains, draws, -1)
 
 
 # ----------------------------------------------------------------------------------------------
