@@ -56,6 +56,15 @@ def test_fast_potential_equals_numpyro_model(epoch_data, likelihood):
             np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(g2))))
 
 
+def test_level_coordinates_are_a_unit_jacobian_bijection():
+    """The sampler's level coordinates: exact inverse, and |det J| = 1 (so no density correction)."""
+    for z in jax.random.normal(jax.random.key(7), (5, 7)) * 2.0:
+        v = nuts._to_level(z)
+        np.testing.assert_allclose(nuts._from_level(v), z, rtol=0, atol=1e-12)
+        assert float(v[0]) == pytest.approx(float(jnp.log(jnp.sum(jnp.exp(z[:3])))), rel=1e-12)
+        assert abs(float(jnp.linalg.det(jax.jacfwd(nuts._from_level)(v)))) == pytest.approx(1.0, abs=1e-12)
+
+
 def test_zero_weights_mask_points_out(epoch_data):
     """A 0/1 weight mask gives exactly the posterior of the subset (same centre, same terms)."""
     keep = epoch_data.N < np.quantile(epoch_data.N, 0.6)

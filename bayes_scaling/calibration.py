@@ -1,0 +1,247 @@
+"""Simulation-based calibration of interval estimates: do nominal intervals cover the truth?
+
+Simulate many datasets from known laws on given designs, fit each with a method (any callable
+``fit(key, data)`` returning law samples: NUTS draws, bootstrap replicates, ...), and count how
+often each nominal central interval contains the true value of each quantity. A calibrated method
+covers the truth in a fraction ``level`` of datasets, up to binomial noise: with ``n`` datasets
+the standard error of an empirical coverage ``p`` is ``sqrt(p (1 - p) / n)``.
+
+Examples:
+    >>> import jax
+    >>> from bayes_scaling import HOFFMANN_2022, nuts
+    >>> from bayes_scaling.data import chinchilla_design
+    >>> N, D = chinchilla_design()
+    >>> sc = [Scenario(HOFFMANN_2022, N, D, noise=0.01, label="hoffmann")]
+    >>> fit = lambda k, ds: nuts.sample(k, ds, warmup=300, samples=500, warn=False)
+    >>> res = coverage(jax.random.key(0), sc, fit, replicates=4)  # doctest: +SKIP
+    >>> print(format_table(res))  # doctest: +SKIP
+
+References:
+    Cook, Gelman & Rubin 2006, "Validation of software for Bayesian models using posterior
+    quantiles", J. Comput. Graph. Stat. 15(3).
+    Talts, Betancourt, Simpson, Vehtari & Gelman 2018, "Validating Bayesian inference algorithms
+    with simulation-based calibration", arXiv:1804.06788.
+    Hoffmann et al. 2022, eq. 4 / App. D.2 (N_opt in closed form).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import numpy as np
+
+from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset, simulate
+from .laws import sample_shape
+
+__all__ = ["Scenario", "CoverageResult", "quantities", "coverage", "format_table", "DEFAULT_BUDGET"]
+
+DEFAULT_BUDGET = 1e24
+"""Compute budget (FLOP) at which N_opt is checked (../shared/TARGETS.md §3 uses 1e24)."""
+
+
+class Scenario(NamedTuple):
+    """A known law, a design of runs, and the noise sd on log loss (Gaussian).
+
+    Attributes:
+        law: the true law (scalar leaves).
+        N, D: the design (parameters and tokens of each run).
+        noise: sd of the Gaussian noise added to log loss.
+        label: a short name for tables.
+    """
+
+    law: object
+    N: np.ndarray
+    D: np.ndarray
+    noise: float
+    label: str = ""
+
+
+def _n_opt(law, C, k):
+    """N_opt(C) for C = k N D: predict.allocate, or the closed form G (C/k)^(beta/(alpha+beta))."""
+    try:
+        from .predict import allocate
+    except ImportError:  # pragma: no cover - predict ships with the package
+        alpha, beta = np.asarray(law.alpha), np.asarray(law.beta)
+        G = (alpha * np.asarray(law.A) / (beta * np.asarray(law.B))) ** (1.0 / (alpha + beta))
+        return G * (C / k) ** (beta / (alpha + beta))
+    return np.asarray(allocate(law, C, flops_per_param_token=k).N_opt)
+
+
+def quantities(law, budget: float = DEFAULT_BUDGET, flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN) -> dict:
+    """E, alpha, beta, a = beta / (alpha + beta) and N_opt(budget), each of the law's sample shape.
+
+    N_opt follows Hoffmann et al. 2022, eq. 4: ``G (C/k)^(beta/(alpha+beta))`` with
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+    """
+    alpha = np.asarray(law.alpha, dtype=np.float64)
+    beta = np.asarray(law.beta, dtype=np.float64)
+    return {
+        "E": np.asarray(law.E, dtype=np.float64),
+        "alpha": alpha,
+        "beta": beta,
+        "a": beta / (alpha + beta),
+        f"N_opt({budget:.0e})": np.asarray(_n_opt(law, float(budget), float(flops_per_param_token)), dtype=np.float64),
+    }
+
+
+class CoverageResult(NamedTuple):
+    """Empirical coverage of nominal central intervals.
+
+    Attributes:
+        table: one row per (quantity, level): ``{"quantity", "level", "n", "hits", "coverage",
+            "se", "z"}``; ``se = sqrt(p (1 - p) / n)`` (binomial standard error of the empirical
+            coverage p) and ``z = (p - level) / sqrt(level (1 - level) / n)`` (its distance from
+            the nominal level in null standard errors).
+        by_scenario: the same rows per scenario label (``{"scenario": label, ...}``).
+        records: one dict per dataset: scenario, replicate, truth and intervals per quantity,
+            hits, the fit's diagnostics summary when it has one, and seconds.
+        failures: datasets whose fit raised, as ``{"scenario", "replicate", "error"}`` (excluded
+            from the counts, never silently).
+        levels, quantities: what was checked.
+    """
+
+    table: list
+    by_scenario: list
+    records: list
+    failures: list
+    levels: tuple
+    quantities: tuple
+
+
+def _law_of(fitted):
+    """Law samples from a fit's return: a law pytree, or anything with ``.law`` (e.g. PosteriorResult)."""
+    law = getattr(fitted, "law", fitted)
+    if sample_shape(law) == ():
+        raise ValueError("fit must return law samples with leading sample dimensions; got a point law")
+    return law
+
+
+def _summaries(hits: dict, levels, names) -> list:
+    rows = []
+    for name in names:
+        for level in levels:
+            h = np.asarray(hits[(name, level)], dtype=bool)
+            n = int(h.size)
+            p = float(h.mean()) if n else float("nan")
+            se = math.sqrt(p * (1 - p) / n) if n else float("nan")
+            z = (p - level) / math.sqrt(level * (1 - level) / n) if n else float("nan")
+            rows.append({"quantity": name, "level": level, "n": n, "hits": int(h.sum()), "coverage": p,
+                         "se": se, "z": z})
+    return rows
+
+
+def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: int = 16,
+             levels: Sequence[float] = (0.5, 0.9), budget: float = DEFAULT_BUDGET,
+             flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, progress: Callable | None = None
+             ) -> CoverageResult:
+    """Simulate ``replicates`` datasets per scenario, fit each, count interval hits.
+
+    Dataset ``r`` of scenario ``s`` uses ``k = fold_in(fold_in(key, s), r)``, split into a
+    simulation key and a fit key, so results do not depend on the order of the loop.
+
+    Args:
+        key: JAX PRNG key.
+        scenarios: the known laws, designs and noise levels.
+        fit: ``fit(key, data) -> law samples`` (a law pytree with leading sample dimensions, or an
+            object with ``.law``, e.g. :class:`bayes_scaling.nuts.PosteriorResult`).
+        replicates: datasets per scenario.
+        levels: nominal central-interval levels.
+        budget: compute budget (FLOP) for N_opt.
+        flops_per_param_token: k in C = k N D.
+        progress: optional ``progress(done, total, record)`` callback.
+
+    Returns:
+        :class:`CoverageResult`.
+    """
+    levels = tuple(float(x) for x in levels)
+    for level in levels:
+        if not 0 < level < 1:
+            raise ValueError(f"levels must lie in (0, 1); got {level}")
+    if replicates < 1:
+        raise ValueError(f"replicates must be >= 1; got {replicates}")
+    if not scenarios:
+        raise ValueError("no scenarios given")
+    names = None
+    records, failures = [], []
+    hits, hits_by = {}, {}
+    total = len(scenarios) * replicates
+    done = 0
+    for s, sc in enumerate(scenarios):
+        truth = quantities(sc.law, budget, flops_per_param_token)
+        names = tuple(truth)
+        label = sc.label or f"scenario {s}"
+        for r in range(replicates):
+            k = jax.random.fold_in(jax.random.fold_in(key, s), r)
+            k_sim, k_fit = jax.random.split(k)
+            t0 = time.perf_counter()
+            ds: Dataset = simulate(k_sim, sc.law, sc.N, sc.D, sc.noise, label=f"{label} #{r}")
+            try:
+                fitted = fit(k_fit, ds)
+                law = _law_of(fitted)
+            except Exception as exc:  # noqa: BLE001 - a failed fit is recorded and reported, not fatal
+                failures.append({"scenario": label, "replicate": r, "error": f"{type(exc).__name__}: {exc}"})
+                done += 1
+                continue
+            est = quantities(law, budget, flops_per_param_token)
+            rec = {"scenario": label, "replicate": r, "seconds": time.perf_counter() - t0, "truth": {}, "hits": {}}
+            diag = getattr(fitted, "diagnostics", None)
+            if isinstance(diag, dict):
+                rec["diagnostics"] = {k2: diag[k2] for k2 in ("converged", "max_rhat", "min_ess_bulk", "divergences")
+                                      if k2 in diag}
+            for name in names:
+                x = np.asarray(est[name], dtype=np.float64).reshape(-1)
+                x = x[np.isfinite(x)]
+                t = float(truth[name])
+                rec["truth"][name] = t
+                for level in levels:
+                    if x.size < 2:
+                        hit = False
+                        lo = hi = float("nan")
+                    else:
+                        lo, hi = np.quantile(x, [(1 - level) / 2, (1 + level) / 2])
+                        hit = bool(lo <= t <= hi)
+                    rec["hits"][f"{name}@{level:g}"] = hit
+                    rec.setdefault("intervals", {})[f"{name}@{level:g}"] = [float(lo), float(hi)]
+                    hits.setdefault((name, level), []).append(hit)
+                    hits_by.setdefault(label, {}).setdefault((name, level), []).append(hit)
+            records.append(rec)
+            done += 1
+            if progress is not None:
+                progress(done, total, rec)
+    names = names or ()
+    table = _summaries(hits, levels, names) if records else []
+    by_scenario = []
+    for label, h in hits_by.items():
+        for row in _summaries(h, levels, names):
+            by_scenario.append({"scenario": label, **row})
+    return CoverageResult(table=table, by_scenario=by_scenario, records=records, failures=failures,
+                          levels=levels, quantities=names)
+
+
+def format_table(result: CoverageResult, by_scenario: bool = False) -> str:
+    """A markdown table: coverage (binomial SE) per quantity and level."""
+    rows = result.by_scenario if by_scenario else result.table
+    if not rows:
+        return "(no fits)"
+    levels = result.levels
+    head = "| quantity | " + " | ".join(f"nominal {lv:.0%}" for lv in levels) + " |"
+    if by_scenario:
+        head = "| scenario " + head
+    sep = "|" + "---|" * (head.count("|") - 1)
+    lines = [head, sep]
+    keys = []
+    for row in rows:
+        key = (row.get("scenario"), row["quantity"])
+        if key not in keys:
+            keys.append(key)
+    for scen, name in keys:
+        cells = []
+        for lv in levels:
+            row = next(r for r in rows if r["quantity"] == name and r["level"] == lv and r.get("scenario") == scen)
+            cells.append(f"{100 * row['coverage']:.1f}% ± {100 * row['se']:.1f} (n={row['n']})")
+        prefix = f"| {scen} " if by_scenario else ""
+        lines.append(f"{prefix}| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
