@@ -23,9 +23,33 @@ from .fit import fit as fit  # noqa: E402
 from .laws import HOFFMANN_2022 as HOFFMANN_2022  # noqa: E402
 from .laws import Chinchilla as Chinchilla  # noqa: E402
 from .laws import evaluate as evaluate  # noqa: E402
+from . import backtest as backtest  # noqa: E402
+from . import nuts as nuts  # noqa: E402
+from . import predict as predict  # noqa: E402
+from . import sensitivity as sensitivity  # noqa: E402
+from .bootstrap import BootstrapResult as BootstrapResult  # noqa: E402
+from .bootstrap import bootstrap as bootstrap  # noqa: E402
+from .nuts import PosteriorResult as PosteriorResult  # noqa: E402
+from .nuts import sample as sample  # noqa: E402
+from .predict import allocate as allocate  # noqa: E402
+from .predict import allocation_table as allocation_table  # noqa: E402
+from .predict import predict_loss as predict_loss  # noqa: E402
+from .summary import summarize_law as summarize_law  # noqa: E402
 
 __all__ = [
     "__version__",
+    "BootstrapResult",
+    "PosteriorResult",
+    "allocate",
+    "allocation_table",
+    "backtest",
+    "bootstrap",
+    "nuts",
+    "predict",
+    "predict_loss",
+    "sample",
+    "sensitivity",
+    "summarize_law",
     "Chinchilla",
     "DataError",
     "Dataset",
