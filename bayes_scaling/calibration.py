@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -36,7 +37,7 @@ import numpy as np
 from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset, simulate
 from .laws import sample_shape
 
-__all__ = ["Scenario", "CoverageResult", "quantities", "coverage", "format_table", "DEFAULT_BUDGET"]
+__all__ = ["DEFAULT_BUDGET", "CoverageResult", "Scenario", "coverage", "format_table", "quantities"]
 
 DEFAULT_BUDGET = 1e24
 """Compute budget (FLOP) at which N_opt is checked (../shared/TARGETS.md §3 uses 1e24)."""
@@ -189,7 +190,8 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
             rec = {"scenario": label, "replicate": r, "seconds": time.perf_counter() - t0, "truth": {}, "hits": {}}
             diag = getattr(fitted, "diagnostics", None)
             if isinstance(diag, dict):
-                rec["diagnostics"] = {k2: diag[k2] for k2 in ("converged", "max_rhat", "min_ess_bulk", "divergences")
+                rec["diagnostics"] = {k2: diag[k2] for k2 in ("converged", "max_rhat", "min_ess_bulk", "min_ess_tail",
+                                                              "divergences")
                                       if k2 in diag}
             for name in names:
                 x = np.asarray(est[name], dtype=np.float64).reshape(-1)

@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from _common import write_json  # noqa: E402
+import jax
+import numpy as np
+from _common import write_json
 
-from bayes_scaling import HOFFMANN_2022, nuts  # noqa: E402
-from bayes_scaling.calibration import Scenario, coverage, format_table  # noqa: E402
-from bayes_scaling.data import chinchilla_design  # noqa: E402
-from bayes_scaling.laws import Chinchilla  # noqa: E402
+from bayes_scaling import HOFFMANN_2022, nuts
+from bayes_scaling.calibration import Scenario, coverage, format_table
+from bayes_scaling.data import chinchilla_design
+from bayes_scaling.laws import Chinchilla
 
 EPOCH_2024 = Chinchilla(E=1.8169, A=482.01, B=2085.43, alpha=0.3478, beta=0.3659)  # TARGETS.md §2
 LAWS = {"hoffmann": HOFFMANN_2022, "epoch": EPOCH_2024}
