@@ -484,7 +484,7 @@ def _run_core(state, logN, logD, logL, weights, priors, max_iters=None, *, likel
     U = _potential(logN, logD, logL, weights, priors, likelihood)
     if level:
         U_u = U
-        U = lambda v: U_u(_from_level(v))  # noqa: E731 - unit Jacobian
+        U = lambda v: U_u(_from_level(v))  # unit Jacobian: no density correction
     return _hmc.run(state, U, cfg, max_iters)
 
 
@@ -548,28 +548,58 @@ def _jit(fn, **kwargs):
     return jax.jit(fn, compiler_options=_compiler_options(), **kwargs)
 
 
+class _Priors:
+    """Priors as a compile-time constant, hashable by value (class, structure and parameters).
+
+    The sampler closes over the priors rather than taking them as traced arguments: numpyro
+    flattens a distribution's fields in an order that varies between processes (a set of names),
+    which would change the compiled program's signature from run to run and defeat JAX's
+    persistent compilation cache (the CLI enables one).
+    """
+
+    def __init__(self, priors: dict):
+        self.priors = priors
+        parts = []
+        for name in sorted(priors):
+            leaves, treedef = jax.tree_util.tree_flatten(priors[name])
+            parts.append((name, str(treedef),
+                          tuple((str(np.asarray(x).dtype), np.asarray(x).tobytes()) for x in leaves)))
+        self.key = tuple(parts)
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _Priors) and self.key == other.key
+
+
 @lru_cache(maxsize=32)
-def _compiled(likelihood, chains, cfg, devices, level):
+def _compiled(likelihood, chains, cfg, devices, level, priors: _Priors):
     """One jitted sampler per static configuration, reused across calls (no recompilation)."""
-    return _jit(partial(_sample_core, likelihood=likelihood, chains=chains, cfg=cfg, devices=devices, level=level))
+    core = partial(_sample_core, likelihood=likelihood, chains=chains, cfg=cfg, devices=devices, level=level)
+    return _jit(lambda key, logN, logD, logL, weights: core(key, logN, logD, logL, weights, priors.priors))
 
 
 @lru_cache(maxsize=8)
-def _compiled_pieces(likelihood, chains, cfg, level):
+def _compiled_pieces(likelihood, chains, cfg, level, priors: _Priors):
     """Init / run-a-chunk / finish as separate programs, for the progress bar."""
-    init = _jit(partial(_init_core, likelihood=likelihood, chains=chains, cfg=cfg, level=level))
-    run = _jit(partial(_run_core, likelihood=likelihood, cfg=cfg, level=level))
-    fin = _jit(partial(_finish_core, likelihood=likelihood, level=level))
+    p = priors.priors
+    init = _jit(lambda key, logN, logD, logL, weights: _init_core(
+        key, logN, logD, logL, weights, p, likelihood=likelihood, chains=chains, cfg=cfg, level=level))
+    run = _jit(lambda state, logN, logD, logL, weights, max_iters: _run_core(
+        state, logN, logD, logL, weights, p, max_iters, likelihood=likelihood, cfg=cfg, level=level))
+    fin = _jit(lambda state, logN, logD, logL, weights: _finish_core(
+        state, logN, logD, logL, weights, p, likelihood=likelihood, level=level))
     return init, run, fin
 
 
-def _run_with_progress(likelihood, chains, cfg, level, key, args):
+def _run_with_progress(likelihood, chains, cfg, level, priors, key, args):
     """Sample in chunks of loop iterations, advancing a tqdm bar by the draws completed."""
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm ships with numpyro
-        return _compiled(likelihood, chains, cfg, 1, level)(key, *args)
-    init, run, fin = _compiled_pieces(likelihood, chains, cfg, level)
+        return _compiled(likelihood, chains, cfg, 1, level, priors)(key, *args)
+    init, run, fin = _compiled_pieces(likelihood, chains, cfg, level, priors)
     total = chains * (cfg.warmup + cfg.samples)
     state = init(key, *args)
     iters = 0
@@ -675,12 +705,13 @@ def sample(key, data: Dataset, *, chains: int = 4, warmup: int = 1000, samples: 
     if geometry not in ("level", "centred"):
         raise ValueError(f"geometry must be 'level' or 'centred'; got {geometry!r}")
     level = geometry == "level" and _level_ok(pri)
-    args = (logN, logD, logL, wj, pri)
+    args = (logN, logD, logL, wj)
+    frozen = _Priors(pri)
     t0 = time.perf_counter()
     if progress and devices == 1:
-        sites, stats, info, iters = _run_with_progress(likelihood, int(chains), cfg, level, key, args)
+        sites, stats, info, iters = _run_with_progress(likelihood, int(chains), cfg, level, frozen, key, args)
     else:
-        sites, stats, info, iters = _compiled(likelihood, int(chains), cfg, devices, level)(key, *args)
+        sites, stats, info, iters = _compiled(likelihood, int(chains), cfg, devices, level, frozen)(key, *args)
     info = jax.tree_util.tree_map(np.asarray, info)
     if info["failed"].any():
         raise ValueError(
