@@ -29,16 +29,16 @@ law's level at the centre, ``L_c = E + A_c + B_c``, and the log-ratios ``log(A_c
 ``log(B_c / E)`` replace ``log E, log A_c, log B_c`` (a unit-Jacobian change of variables; the
 model, its priors and the draws are unchanged). The data pin ``L_c`` down best; in the log
 coordinates its constraint is a curved surface, which on weak data (few sizes, noise 0.02) bends
-into a funnel towards small E and produced divergences in 8 of 16 simulated datasets.
+into a funnel towards small E and produced divergences in 11 of 16 simulated datasets.
 
 Each chain first finds the posterior mode by BFGS from its own start; all chains then start at
 overdispersed draws (twice the sd) from the Laplace approximation at the best mode and use its
 covariance as their first metric, which removes most of the cost of early warmup. Step sizes are
 adapted to a mean acceptance of 0.9 (Stan's default is 0.8), which removed the remaining
 divergences on those weak-data posteriors at about 7% more leapfrog steps on Epoch's data.
-On Epoch's 240 points: about 7 leapfrog steps per draw and a min bulk ESS about 5,000 from
-4 x 1000 draws, against 680 steps per draw and a min ESS about 1,500 for plain numpyro NUTS in
-the uncentred, diagonal-mass parameterisation.
+On Epoch's 240 points (4 x (1000 + 1000), Student-t): 6.8 leapfrog steps per draw and a min bulk
+ESS of 6,100, against 690 steps per draw and a min ESS of 1,600 for plain numpyro NUTS in the
+uncentred, diagonal-mass parameterisation (benchmarks/RESULTS.md, "NUTS posterior").
 
 Priors (defaults, all overridable through ``priors=``)
 ------------------------------------------------------
