@@ -64,7 +64,8 @@ def run(args, ds):
           f"({args.warmup} warmup + {args.samples} draws), seed {args.seed}) on {ds.n} points: {ds.label}")
     print(format_params(params, args.level))
     a = derived["a"]
-    print(f"allocation exponent a = beta/(alpha+beta): {a['estimate']:.4f} ({a['lower']:.4f}, {a['upper']:.4f})")
+    print(f"allocation exponent a = beta/(alpha+beta): {a['estimate']:.4f} "
+          f"({a['lower']:.4f}, {a['upper']:.4f})")
     s = out["sigma"]
     line = f"noise sd on log loss: {s['estimate']:.4g} ({s['lower']:.4g}, {s['upper']:.4g})"
     if res.nu is not None:

@@ -36,8 +36,9 @@ Adaptation (warmup only) follows Stan: dual averaging of the step size towards `
 slow windows (75-draw initial buffer, first window 25, 50-draw terminal buffer; 15% / 75% / 10% of
 short warmups). Each window's covariance is shrunk towards the metric in use with weight
 ``5 / (n + 5)`` (scale- and correlation-preserving, unlike Stan's shrinkage towards 1e-3 I, which
-would swamp parameters whose posterior sd is below 0.03); dual averaging then restarts from the step size averaged so far (Stan re-runs
-its step-size heuristic instead, which would put a second gradient in the program).
+would swamp parameters whose posterior sd is below 0.03); dual averaging then restarts from the
+step size averaged so far (Stan re-runs its step-size heuristic instead, which would put a second
+gradient in the program).
 
 References:
     Hoffman & Gelman 2014, "The No-U-Turn Sampler", JMLR 15 (dual averaging, Alg. 5-6).
@@ -147,7 +148,8 @@ def _cond_update(pred, fn, c, names):
 
 _BFGS_FIELDS = ("z", "u", "g", "o_hinv", "o_dir", "o_alpha", "o_try", "o_iter", "o_evals", "o_done")
 _TRANSITION_FIELDS = ("z", "fresh", "tries", "z_home", "phase", "init_ok", "inv_mass", "chol", "eps", "mu")
-_METRIC_FIELDS = ("inv_mass", "chol", "eps", "mu", "da_count", "h_bar", "log_eps_bar", "w_n", "w_mean", "w_m2")
+_METRIC_FIELDS = ("inv_mass", "chol", "eps", "mu", "da_count", "h_bar", "log_eps_bar",
+                  "w_n", "w_mean", "w_m2")
 
 
 def _cap(v, norm=2.0):
@@ -255,7 +257,8 @@ def initial_state(key, z_start, cfg: ChainConfig) -> _Chain:
     }
     return _Chain(
         z=z_start, u=f0, g=vec, fresh=jnp.ones((), bool), tries=i0, failed=b0, z_home=vec, key=key, phase=i0,
-        o_try=z_start, o_dir=vec, o_alpha=jnp.ones(()), o_hinv=eye, o_iter=i0, o_evals=i0, o_done=b0, init_ok=b0,
+        o_try=z_start, o_dir=vec, o_alpha=jnp.ones(()), o_hinv=eye, o_iter=i0, o_evals=i0, o_done=b0,
+        init_ok=b0,
         key_traj=key, h0=f0,
         z_l=vec, p_l=vec, g_l=vec, z_r=vec, p_r=vec, g_r=vec, logw=f0, rho=vec,
         z_p=vec, u_p=f0, g_p=vec, h_p=f0, depth=i0,
@@ -365,7 +368,7 @@ def _transition(c: _Chain, cfg: ChainConfig) -> _Chain:
     ok = jnp.any(usable) & jnp.all(jnp.isfinite(chol))
     cov = jnp.where(ok, cov, 0.01 * jnp.eye(d))
     chol = jnp.where(ok, chol, 0.1 * jnp.eye(d))
-    xi = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 2**31 - 1), (d,), dtype=jnp.float64))(c.key)
+    xi = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 2**31 - 1), (d,), jnp.float64))(c.key)
     z0 = z_m[None, :] + 2.0 * xi @ chol.T
     inv_mass = cov if cfg.dense else jnp.diag(cov)
     # in the Laplace metric the posterior is near N(0, I): a step of about 0.5 suits d = 6-7
@@ -374,7 +377,8 @@ def _transition(c: _Chain, cfg: ChainConfig) -> _Chain:
     move = (c.phase == 0) & ~c.failed
     bc = lambda x: jnp.broadcast_to(x, (n,) + jnp.shape(x))
     new = c._replace(
-        z=z0, fresh=jnp.ones(n, bool), tries=jnp.zeros(n, jnp.int32), z_home=bc(z_m), phase=jnp.ones(n, jnp.int32),
+        z=z0, fresh=jnp.ones(n, bool), tries=jnp.zeros(n, jnp.int32), z_home=bc(z_m),
+        phase=jnp.ones(n, jnp.int32),
         init_ok=jnp.broadcast_to(ok, (n,)), inv_mass=bc(inv_mass), chol=bc(_factor(inv_mass, cfg.dense)),
         eps=bc(eps0), mu=bc(jnp.log(10.0 * eps0)),
     )
@@ -569,8 +573,8 @@ def run(chains: _Chain, potential: Callable, cfg: ChainConfig, max_iters=None):
         c = _cond_update(switch, lambda c: _transition(c, cfg), c, _TRANSITION_FIELDS)
         c, fin = vmap(lambda ch, ev: _nuts_step(ch, ev, cfg))(c, e)
         c, need = vmap(lambda ch, f: _finish_draw(ch, f, sched, cfg))(c, fin)
-        c = _cond_update(jnp.any(need), lambda c: vmap(lambda ch, nd: _update_metric(ch, nd, cfg))(c, need), c,
-                         _METRIC_FIELDS)
+        c = _cond_update(jnp.any(need), lambda c: vmap(lambda ch, nd: _update_metric(ch, nd, cfg))(c, need),
+                         c, _METRIC_FIELDS)
         c = vmap(lambda ch, st: _begin(ch, st, cfg))(c, fin | began)
         return c, i + 1
 

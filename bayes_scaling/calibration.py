@@ -71,7 +71,8 @@ def _n_opt(law, C, k):
     return np.asarray(allocate(law, C, flops_per_param_token=k).N_opt)
 
 
-def quantities(law, budget: float = DEFAULT_BUDGET, flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN) -> dict:
+def quantities(law, budget: float = DEFAULT_BUDGET,
+               flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN) -> dict:
     """E, alpha, beta, a = beta / (alpha + beta) and N_opt(budget), each of the law's sample shape.
 
     N_opt follows Hoffmann et al. 2022, eq. 4: ``G (C/k)^(beta/(alpha+beta))`` with
@@ -84,7 +85,8 @@ def quantities(law, budget: float = DEFAULT_BUDGET, flops_per_param_token: float
         "alpha": alpha,
         "beta": beta,
         "a": beta / (alpha + beta),
-        f"N_opt({budget:.0e})": np.asarray(_n_opt(law, float(budget), float(flops_per_param_token)), dtype=np.float64),
+        f"N_opt({budget:.0e})": np.asarray(_n_opt(law, float(budget), float(flops_per_param_token)),
+                                           dtype=np.float64),
     }
 
 
@@ -187,12 +189,12 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
                 done += 1
                 continue
             est = quantities(law, budget, flops_per_param_token)
-            rec = {"scenario": label, "replicate": r, "seconds": time.perf_counter() - t0, "truth": {}, "hits": {}}
+            rec = {"scenario": label, "replicate": r, "seconds": time.perf_counter() - t0, "truth": {},
+                   "hits": {}}
             diag = getattr(fitted, "diagnostics", None)
             if isinstance(diag, dict):
-                rec["diagnostics"] = {k2: diag[k2] for k2 in ("converged", "max_rhat", "min_ess_bulk", "min_ess_tail",
-                                                              "divergences")
-                                      if k2 in diag}
+                keys = ("converged", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
+                rec["diagnostics"] = {k2: diag[k2] for k2 in keys if k2 in diag}
             for name in names:
                 x = np.asarray(est[name], dtype=np.float64).reshape(-1)
                 x = x[np.isfinite(x)]
@@ -242,7 +244,8 @@ def format_table(result: CoverageResult, by_scenario: bool = False) -> str:
     for scen, name in keys:
         cells = []
         for lv in levels:
-            row = next(r for r in rows if r["quantity"] == name and r["level"] == lv and r.get("scenario") == scen)
+            row = next(r for r in rows
+                       if r["quantity"] == name and r["level"] == lv and r.get("scenario") == scen)
             cells.append(f"{100 * row['coverage']:.1f}% ± {100 * row['se']:.1f} (n={row['n']})")
         prefix = f"| {scen} " if by_scenario else ""
         lines.append(f"{prefix}| {name} | " + " | ".join(cells) + " |")

@@ -157,12 +157,14 @@ def _resolve_priors(priors, likelihood="student-t") -> dict:
     if priors is None:
         return out if likelihood == "student-t" else {k: v for k, v in out.items() if k != "nu"}
     if not isinstance(priors, dict):
-        raise ValueError(f"priors must be a dict of site name -> numpyro distribution; got {type(priors).__name__}")  # noqa: TRY004
+        raise ValueError(  # noqa: TRY004
+            f"priors must be a dict of site name -> numpyro distribution; got {type(priors).__name__}")
     for k, v in priors.items():
         if k not in out:
             raise ValueError(f"unknown prior {k!r}; expected some of {sorted(out)}")
         if not isinstance(v, dist.Distribution):
-            raise ValueError(f"prior {k!r} must be a numpyro distribution; got {type(v).__name__}")  # noqa: TRY004
+            raise ValueError(  # noqa: TRY004
+                f"prior {k!r} must be a numpyro distribution; got {type(v).__name__}")
         if v.batch_shape != () or v.event_shape != ():
             raise ValueError(f"prior {k!r} must be a scalar distribution; got batch {v.batch_shape}, "
                              f"event {v.event_shape}")
@@ -347,7 +349,8 @@ def _loglik_parts(theta, x, y, obs, w, likelihood):
         val = const * s_w - 0.5 * nu1 * s_lq
         f = nu1 * isig
         d_sig = isig * (nu1 * s_a - s_w)
-        d_nu = (0.5 * (digamma(0.5 * nu1) - digamma(0.5 * nu)) - 0.5 / nu) * s_w - 0.5 * s_lq + 0.5 * nu1 / nu * s_a
+        d_nu = ((0.5 * (digamma(0.5 * nu1) - digamma(0.5 * nu)) - 0.5 / nu) * s_w - 0.5 * s_lq
+                + 0.5 * nu1 / nu * s_a)
     else:
         s_r2, s_k, s_ka, s_kax, s_kb, s_kby = (sums[i] for i in range(6))
         val = (-0.5 * jnp.log(2.0 * jnp.pi) - jnp.log(sigma)) * s_w - 0.5 * s_r2
@@ -522,8 +525,10 @@ def _sample_core(key, logN, logD, logL, weights, priors, *, likelihood, chains, 
     state = _init_core(key, logN, logD, logL, weights, priors, likelihood=likelihood, chains=chains, cfg=cfg,
                        level=level)
     state = _shard_chains(state, devices)
-    state, iters = _run_core(state, logN, logD, logL, weights, priors, likelihood=likelihood, cfg=cfg, level=level)
-    sites, stats, info = _finish_core(state, logN, logD, logL, weights, priors, likelihood=likelihood, level=level)
+    state, iters = _run_core(state, logN, logD, logL, weights, priors, likelihood=likelihood, cfg=cfg,
+                             level=level)
+    sites, stats, info = _finish_core(state, logN, logD, logL, weights, priors, likelihood=likelihood,
+                                      level=level)
     return sites, stats, info, iters
 
 
@@ -633,7 +638,8 @@ def _validate_weights(weights, n):
 
 def _check_args(data, chains, warmup, samples, likelihood):
     if not isinstance(data, Dataset):
-        raise DataError(f"data must be a bayes_scaling Dataset (see bayes_scaling.load); got {type(data).__name__}")
+        raise DataError(
+            f"data must be a bayes_scaling Dataset (see bayes_scaling.load); got {type(data).__name__}")
     _check_likelihood(likelihood)
     for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 0), ("samples", samples, 1)):
         if not isinstance(v, (int, np.integer)) or v < lo:
@@ -711,12 +717,13 @@ def sample(key, data: Dataset, *, chains: int = 4, warmup: int = 1000, samples: 
     if progress and devices == 1:
         sites, stats, info, iters = _run_with_progress(likelihood, int(chains), cfg, level, frozen, key, args)
     else:
-        sites, stats, info, iters = _compiled(likelihood, int(chains), cfg, devices, level, frozen)(key, *args)
+        fn = _compiled(likelihood, int(chains), cfg, devices, level, frozen)
+        sites, stats, info, iters = fn(key, *args)
     info = jax.tree_util.tree_map(np.asarray, info)
     if info["failed"].any():
         raise ValueError(
-            f"NUTS could not start: {int(info['failed'].sum())} of {chains} chains found no point with a finite "
-            "log posterior (check the data and priors)")
+            f"NUTS could not start: {int(info['failed'].sum())} of {chains} chains found no point with a "
+            "finite log posterior (check the data and priors)")
     sites = jax.tree_util.tree_map(np.asarray, sites)
     stats = jax.tree_util.tree_map(np.asarray, stats)
     elapsed = time.perf_counter() - t0
@@ -784,8 +791,8 @@ def diagnose(law, sigma, nu, sample_stats, *, max_tree_depth: int = 10) -> dict:
     from . import _diagnostics
 
     arrays = _posterior_arrays(law, sigma, nu)
-    per = {k: {"rhat": _diagnostics.rhat(v), "ess_bulk": _diagnostics.ess_bulk(v), "ess_tail": _diagnostics.ess_tail(v)}
-           for k, v in arrays.items()}
+    per = {k: {"rhat": _diagnostics.rhat(v), "ess_bulk": _diagnostics.ess_bulk(v),
+               "ess_tail": _diagnostics.ess_tail(v)} for k, v in arrays.items()}
     n_chains = next(iter(arrays.values())).shape[0]
 
     def worst(key, fn):
@@ -817,7 +824,8 @@ def warn_if_unconverged(diag: dict, stacklevel: int = 2) -> None:
     if not (diag["max_rhat"] <= RHAT_MAX) and not math.isnan(diag["max_rhat"]):
         problems.append(f"max R-hat {diag['max_rhat']:.4f} > {RHAT_MAX}")
     if diag["min_ess_bulk"] < ESS_MIN or diag["min_ess_tail"] < ESS_MIN:
-        problems.append(f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f} < {ESS_MIN}")
+        problems.append(f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f} "
+                        f"< {ESS_MIN}")
     if diag["divergences"]:
         problems.append(f"{diag['divergences']} divergent transitions")
     if diag["tree_depth_hits"]:
@@ -837,7 +845,8 @@ def _sample_numpyro(key, data, *, chains, warmup, samples, likelihood, priors, w
 
     logN, logD, logL = data.logs()
     wj = None if weights is None else jnp.asarray(weights)
-    kernel = NUTS(model, dense_mass=dense_mass, max_tree_depth=max_tree_depth, target_accept_prob=target_accept)
+    kernel = NUTS(model, dense_mass=dense_mass, max_tree_depth=max_tree_depth,
+                  target_accept_prob=target_accept)
     from .devices import chain_method
 
     method = chain_method(chains)
@@ -860,8 +869,8 @@ def _sample_numpyro(key, data, *, chains, warmup, samples, likelihood, priors, w
         "lp": -ex["potential_energy"],
         "step_size": ex["adapt_state.step_size"],
     }
-    config = _config(likelihood, user_priors, chains, warmup, samples, dense_mass, max_tree_depth, target_accept,
-                     "numpyro", logN, logD, wj, elapsed)
+    config = _config(likelihood, user_priors, chains, warmup, samples, dense_mass, max_tree_depth,
+                     target_accept, "numpyro", logN, logD, wj, elapsed)
     return _finish(sites, stats, likelihood, config, weights, warn, max_tree_depth)
 
 
@@ -902,8 +911,8 @@ def prior_predictive(key, data: Dataset, *, num_samples: int = 1000, priors=None
     pri = _resolve_priors(priors, likelihood)
     logN, logD, _ = data.logs()
     w = _validate_weights(weights, data.n)
-    out = _prior_draws(key, logN, logD, None if w is None else jnp.asarray(w), pri, num_samples=int(num_samples),
-                       likelihood=likelihood)
+    out = _prior_draws(key, logN, logD, None if w is None else jnp.asarray(w), pri,
+                       num_samples=int(num_samples), likelihood=likelihood)
     out = {k: np.asarray(v) for k, v in out.items()}
     ll = out["law_log_loss"]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -912,8 +921,9 @@ def prior_predictive(key, data: Dataset, *, num_samples: int = 1000, priors=None
         i = int(np.flatnonzero(bad_rows)[0])
         params = ", ".join(f"{k}={out[k][i]:.4g}" for k in _site_names(likelihood) + ("A", "B"))
         raise ValueError(
-            f"priors produce non-finite losses: {int(bad_rows.sum())} of {num_samples} prior draws of the law give "
-            f"non-finite log loss or loss at the data's (N, D) (first: draw {i} with {params}); narrow the priors")
+            f"priors produce non-finite losses: {int(bad_rows.sum())} of {num_samples} prior draws of the "
+            f"law give non-finite log loss or loss at the data's (N, D) (first: draw {i} with {params}); "
+            "narrow the priors")
     return out
 
 
@@ -939,7 +949,8 @@ def _center_of(result: PosteriorResult):
     return jnp.asarray(cN), jnp.asarray(cD)
 
 
-def posterior_predictive(key, result: PosteriorResult, data: Dataset | None = None, *, N=None, D=None) -> np.ndarray:
+def posterior_predictive(key, result: PosteriorResult, data: Dataset | None = None, *, N=None,
+                         D=None) -> np.ndarray:
     """Simulated log loss from the posterior, (chain, draw, n), at the data's or new (N, D).
 
     Includes the observation noise (Student-t or Gaussian with the drawn sigma, nu).
@@ -973,7 +984,8 @@ def log_likelihood(result: PosteriorResult, data: Dataset) -> np.ndarray:
 # ArviZ artifacts
 
 
-def to_inference_data(result: PosteriorResult, data: Dataset, *, seed=None, posterior_predictive: bool = False):
+def to_inference_data(result: PosteriorResult, data: Dataset, *, seed=None,
+                      posterior_predictive: bool = False):
     """ArviZ ``InferenceData``: posterior (E, A, B, alpha, beta, a, sigma, nu, A_c, B_c),
     sample_stats, observed_data, constant_data, pointwise log_likelihood, optional
     posterior_predictive, and provenance attributes (package version, law, priors, likelihood,
@@ -999,8 +1011,9 @@ def to_inference_data(result: PosteriorResult, data: Dataset, *, seed=None, post
         data, law="chinchilla", method="nuts", seed=seed, priors=priors, likelihood=cfg["likelihood"],
         diagnostics=diag, sampler=cfg, weighted=int(result.weights is not None),
     )
-    return artifacts.make_idata(result.law, data, meta, extra_posterior=extra, sample_stats=result.sample_stats,
-                                log_likelihood={"log_loss": ll}, posterior_predictive=pp)
+    return artifacts.make_idata(result.law, data, meta, extra_posterior=extra,
+                                sample_stats=result.sample_stats, log_likelihood={"log_loss": ll},
+                                posterior_predictive=pp)
 
 
 def from_inference_data(idata) -> PosteriorResult:
@@ -1016,8 +1029,8 @@ def from_inference_data(idata) -> PosteriorResult:
     sigma = np.asarray(post["sigma"].values)
     nu = np.asarray(post["nu"].values) if "nu" in post else None
     stats = {k: np.asarray(idata.sample_stats[k].values) for k in idata.sample_stats.data_vars}
-    samples = {k: np.asarray(post[k].values) for k in ("E", "A_c", "B_c", "alpha", "beta", "sigma", "nu", "A", "B")
-               if k in post}
+    samples = {k: np.asarray(post[k].values)
+               for k in ("E", "A_c", "B_c", "alpha", "beta", "sigma", "nu", "A", "B") if k in post}
     config = json.loads(meta["sampler"]) if "sampler" in meta else {}
     config["priors"] = json.loads(meta["priors"]) if "priors" in meta else {}
     diag = json.loads(meta["diagnostics"]) if "diagnostics" in meta else {}

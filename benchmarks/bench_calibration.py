@@ -76,7 +76,8 @@ def main():
     print("\nAll scenarios:\n" + format_table(res))
     print("\nBy scenario:\n" + format_table(res, by_scenario=True))
     worst = max(abs(row["coverage"] - row["level"]) for row in res.table)
-    print(f"\nlargest |coverage - nominal| over quantities and levels: {100 * worst:.1f} points (target <= 5)")
+    print(f"\nlargest |coverage - nominal| over quantities and levels: {100 * worst:.1f} points "
+          "(target <= 5)")
     path = write_json("bench_calibration", {
         "settings": vars(args), "seconds": elapsed, "n_datasets": len(res.records),
         "n_converged": int(np.sum(conv)), "failures": res.failures, "table": res.table,

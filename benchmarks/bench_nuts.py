@@ -80,8 +80,9 @@ def _uncentred_model(logN, logD, log_loss=None, likelihood="student-t"):
     nu = numpyro.sample("nu", p["nu"])
     # LogNormal(m, s) on X is Normal(m, s) on log X once the Jacobian of exp is counted
     numpyro.factor("prior_E", dist.Normal(p["E"].base_dist.loc, p["E"].base_dist.scale).log_prob(e))
-    numpyro.factor("prior_A_c", dist.Normal(p["A_c"].base_dist.loc, p["A_c"].base_dist.scale).log_prob(a - alpha * cN))
-    numpyro.factor("prior_B_c", dist.Normal(p["B_c"].base_dist.loc, p["B_c"].base_dist.scale).log_prob(b - beta * cD))
+    log_normal = lambda d, x: dist.Normal(d.base_dist.loc, d.base_dist.scale).log_prob(x)
+    numpyro.factor("prior_A_c", log_normal(p["A_c"], a - alpha * cN))
+    numpyro.factor("prior_B_c", log_normal(p["B_c"], b - beta * cD))
     mu = jnp.logaddexp(jnp.logaddexp(a - alpha * logN, b - beta * logD), e)
     numpyro.deterministic("E", jnp.exp(e))
     numpyro.deterministic("A", jnp.exp(a))
@@ -167,8 +168,8 @@ def one(name):
 def cli_runs():
     """The CLI end to end, fresh processes, empty then warm persistent compilation cache."""
     csv = HERE.parents[1] / "shared" / "data" / "epoch_chinchilla" / "svg_extracted_data.csv"
-    cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit", str(csv), "--method", "nuts", "--drop-top-loss", "5",
-           "--json"]
+    cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit", str(csv), "--method", "nuts",
+           "--drop-top-loss", "5", "--json"]
     rows = []
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, XDG_CACHE_HOME=cache)
@@ -179,7 +180,8 @@ def cli_runs():
             r1 = os.times()
             res = json.loads(proc.stdout)
             rows.append({"cache": tag, "wall_s": time.perf_counter() - t0,
-                         "cpu_s": (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system),
+                         "cpu_s": (r1.children_user - r0.children_user)
+                         + (r1.children_system - r0.children_system),
                          "converged": res["diagnostics"]["converged"],
                          "min_ess_bulk": res["diagnostics"]["min_ess_bulk"]})
     return rows
@@ -198,7 +200,8 @@ def main():
 
     results = []
     for name in args.only or VARIANTS:
-        proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True, check=False)
+        proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True,
+                              check=False)
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             raise SystemExit(f"variant {name} failed")
@@ -213,20 +216,24 @@ def main():
         f, s = r["first"], r["second"]
         ratio = f"{f['ess_per_s'] / base['first']['ess_per_s']:.1f}x" if base else "-"
         rows.append([
-            r["variant"], f"{f['wall_s']:.2f}", f"{f['cpu_s']:.2f}", f"{s['wall_s']:.2f}", f"{s['cpu_s']:.2f}",
+            r["variant"], f"{f['wall_s']:.2f}", f"{f['cpu_s']:.2f}", f"{s['wall_s']:.2f}",
+            f"{s['cpu_s']:.2f}",
             f"{f['steps_per_draw']:.1f}",
             "-" if f["warmup_steps_per_draw"] is None else f"{f['warmup_steps_per_draw']:.1f}",
-            f"{f['max_rhat']:.4f}", f"{f['min_ess_bulk']:.0f}", f"{f['min_ess_tail']:.0f}", f"{f['divergences']}",
+            f"{f['max_rhat']:.4f}", f"{f['min_ess_bulk']:.0f}", f"{f['min_ess_tail']:.0f}",
+            f"{f['divergences']}",
             f"{f['ess_per_s']:.0f}", f"{s['ess_per_s']:.0f}", ratio,
             f"{f['medians']['E']:.4f}/{f['medians']['alpha']:.4f}/{f['medians']['beta']:.4f}",
         ])
     headers = ["variant", "wall 1st (s)", "cpu 1st (s)", "wall 2nd (s)", "cpu 2nd (s)", "steps/draw",
-               "warmup steps/draw", "max R-hat", "min ESS bulk", "min ESS tail", "div", "ESS/s 1st", "ESS/s 2nd",
+               "warmup steps/draw", "max R-hat", "min ESS bulk", "min ESS tail", "div", "ESS/s 1st",
+               "ESS/s 2nd",
                "vs baseline (1st)", "median E/alpha/beta"]
     print(table(rows, headers))
     cli = [] if args.skip_cli else cli_runs()
     for c in cli:
-        print(f"CLI fit --method nuts --json, {c['cache']}: wall {c['wall_s']:.2f} s, cpu {c['cpu_s']:.2f} s, "
+        print(f"CLI fit --method nuts --json, {c['cache']}: wall {c['wall_s']:.2f} s, "
+              f"cpu {c['cpu_s']:.2f} s, "
               f"converged {c['converged']}, min ESS {c['min_ess_bulk']:.0f}")
     path = write_json("bench_nuts", {"chains": CHAINS, "warmup": WARMUP, "samples": SAMPLES,
                                      "variants": results, "cli": cli})

@@ -32,7 +32,8 @@ def _exact_fit(truth):
 def test_nominal_coverage_for_an_exact_method():
     """200 datasets: |coverage - level| within 4 binomial SEs (SE = sqrt(l(1-l)/200) <= 0.035)."""
     N, D = chinchilla_design(budgets=(1e19, 1e20, 1e21), sizes_per_budget=4)
-    sc = [Scenario(HOFFMANN_2022, N, D, noise=0.01, label="a"), Scenario(HOFFMANN_2022, N, D, noise=0.02, label="b")]
+    sc = [Scenario(HOFFMANN_2022, N, D, noise=0.01, label="a"),
+          Scenario(HOFFMANN_2022, N, D, noise=0.02, label="b")]
     res = coverage(jax.random.key(0), sc, _exact_fit(HOFFMANN_2022), replicates=100, levels=(0.5, 0.9))
     assert not res.failures and len(res.records) == 200
     assert res.quantities == ("E", "alpha", "beta", "a", "N_opt(1e+24)")

@@ -208,7 +208,8 @@ def test_numpyro_backend_agrees():
     ours = nuts.sample(jax.random.key(0), ds, **kw)
     ref = nuts.sample(jax.random.key(1), ds, backend="numpyro", **kw)
     assert ref.config["backend"] == "numpyro" and ours.config["backend"] == "jax"
-    for name, f in (("E", np.asarray), ("alpha", np.asarray), ("beta", np.asarray), ("A", np.log), ("B", np.log)):
+    for name, f in (("E", np.asarray), ("alpha", np.asarray), ("beta", np.asarray), ("A", np.log),
+                    ("B", np.log)):
         a = f(np.asarray(getattr(ours.law, name)))
         b = f(np.asarray(getattr(ref.law, name)))
         se = math.hypot(a.std() / math.sqrt(az.ess(a)), b.std() / math.sqrt(az.ess(b)))
