@@ -509,7 +509,7 @@ def bootstrap(key, data: Dataset, n: int, *, scheme: str = "rows", starts=None, 
         starts: (S, 5) unconstrained starts shared by all replicates, replacing steps 2-3's starts.
             Unless ``screen_steps``/``polish`` say otherwise, only the start with the lowest objective
             on each replicate's data is polished (as :func:`bootstrap_fits` does by default): for a
-            large grid of your own pass e.g. ``screen_steps=20, polish=32`` (``fit``'s settings).
+            large grid of your own pass e.g. ``screen_steps=10, polish=16`` (``fit``'s settings).
         mask: optional (n_points,) 0/1 selection of rows: the bootstrap of that subset.
         chunk_size: replicates per device in one chunk (a chunk holds ``chunk_size`` x devices
             replicates); default 256 on a CPU and 32,768 on an accelerator, fewer when there are many

@@ -4,8 +4,13 @@ The objective is the **sum** over points of Huber_delta(log L_hat - log L) (summ
 Besiroglu et al. 2024 found that averaging makes L-BFGS stop early). Every start runs in one
 jit+vmap program in two phases:
 
-1. *screen*: every start takes ``screen_steps`` BFGS steps (optimistix), all lanes in lock-step;
-2. *polish*: the ``polish`` best screened points run BFGS to convergence (``max_steps``).
+1. *screen*: every start takes ``screen_steps`` (default 10) BFGS steps (optimistix), all lanes in
+   lock-step;
+2. *polish*: the ``polish`` (default 16) best screened points run BFGS to convergence (``max_steps``).
+
+The defaults were measured (benchmarks/bench_point_fit.py): on Epoch's 240 points and 12 simulated
+datasets, 10 screening steps and 16 polished starts reach the same optimum as 20 and 32 (objectives
+equal to 6e-15 relative) in half the run time; the polish's slowest lane sets the pace.
 
 A naive vmap of BFGS over all 4,500 starts runs as long as its slowest lane (about 17 s on two
 cores); screening first makes the grid cost about as much as a few dozen full fits.
@@ -118,8 +123,8 @@ def multistart(
     *,
     loss="huber",
     law_name="chinchilla",
-    screen_steps=20,
-    polish=32,
+    screen_steps=10,
+    polish=16,
     max_steps=2000,
     rtol=1e-10,
     atol=1e-12,
@@ -199,8 +204,8 @@ def fit(
     delta: float = 1e-3,
     starts=None,
     weights=None,
-    screen_steps: int = 20,
-    polish: int = 32,
+    screen_steps: int = 10,
+    polish: int = 16,
     max_steps: int = 2000,
     warn: bool = True,
 ) -> FitResult:
