@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import betainc, gammaln, ndtr, ndtri
 
-from .laws import Chinchilla, sample_shape
+from .laws import Chinchilla, sample_shape, vmap_law
 
 __all__ = [
     "Allocation",
@@ -319,15 +319,8 @@ def _per_sample(name: str, x, law):
     return np.broadcast_to(arr, shape)
 
 
-@partial(jax.jit, static_argnums=0)
-def _mapped(fn, law, *args):
-    """``fn(law_one, *args)`` over all sample dims of ``law`` (args shared), jitted."""
-    shape = sample_shape(law)
-    if shape == ():
-        return fn(law, *args)
-    flat = jax.tree_util.tree_map(lambda x: jnp.reshape(x, (-1,)), law)
-    out = jax.vmap(lambda l: fn(l, *args))(flat)
-    return jax.tree_util.tree_map(lambda o: jnp.reshape(o, shape + o.shape[1:]), out)
+_mapped = jax.jit(vmap_law, static_argnums=0)
+"""``fn(law_one, *args)`` over all sample dims of ``law`` (args shared): :func:`laws.vmap_law`, jitted."""
 
 
 @partial(jax.jit, static_argnums=0)
