@@ -314,3 +314,39 @@ def test_cli_fit_nuts_json_and_artifact(epoch_posterior, tmp_path, capsys):
     code = main(["fit", str(csv), "--method", "nuts", "--drop-top-loss", "5"])
     text = capsys.readouterr().out
     assert code == 0 and "posterior median" in text and "converged" in text and "alpha" in text
+
+
+def test_chains_laid_out_over_four_forced_host_devices_sample_the_same_posterior(tmp_path):
+    """4 chains on 4 forced CPU devices (a subprocess: XLA_FLAGS must precede JAX's start) against 1.
+
+    Sharded chains are not bit-identical to one device (XLA orders last-bit arithmetic differently),
+    so the posterior means of alpha and beta must agree within 4 Monte-Carlo standard errors of the
+    difference, MCSE = sd / sqrt(min bulk ESS) per run (the minimum ESS makes it conservative).
+    """
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "four.npz"
+    code = textwrap.dedent(f"""
+        import jax, numpy as np
+        import bayes_scaling as bs
+        assert jax.local_device_count() == 4, jax.local_devices()
+        res = bs.sample(jax.random.key(11), bs.example_data(), chains=4, warmup=400, samples=400)
+        np.savez({str(out)!r}, alpha=np.asarray(res.law.alpha), beta=np.asarray(res.law.beta),
+                 ess=res.diagnostics["min_ess_bulk"], converged=res.diagnostics["converged"])
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    four = np.load(out)
+    one = bs.sample(jax.random.key(11), bs.example_data(), chains=4, warmup=400, samples=400, warn=False)
+    assert bool(four["converged"]) and one.diagnostics["converged"]
+    assert four["alpha"].shape == (4, 400)
+    for name in ("alpha", "beta"):
+        a4 = four[name]
+        a1 = np.asarray(getattr(one.law, name))
+        mcse = np.hypot(a4.std() / np.sqrt(float(four["ess"])), a1.std() / np.sqrt(one.diagnostics["min_ess_bulk"]))
+        assert abs(a4.mean() - a1.mean()) < 4 * mcse, (name, a4.mean(), a1.mean(), mcse)
