@@ -286,6 +286,12 @@ def main(argv=None) -> int:
         print(f"bayes-scaling: error: {exc}" if not str(exc).startswith("bayes-scaling") else
               f"{str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout closed early (e.g. piped into `head`): not an input error
+        try:
+            sys.stdout = open(os.devnull, "w")  # silence the interpreter's flush at exit
+        except OSError:
+            pass
+        return 0
     except (DataError, ValueError, FileNotFoundError, OSError) as exc:
         msg = " ".join(str(exc).split())
         print(f"bayes-scaling: error: {msg}", file=sys.stderr)

@@ -299,3 +299,11 @@ def test_console_script_bad_input_has_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "bayes-scaling: error: column 'loss' must be > 0; 1 bad rows, first at row 2 (value -3.0)"
     ]
+
+
+def test_cli_output_piped_into_a_closed_reader_exits_quietly():
+    # `bayes-scaling fit --example | head -1` must not report the closed pipe as an input error.
+    proc = subprocess.run(f"{sys.executable} -m bayes_scaling.cli fit --example | head -1", shell=True,
+                          capture_output=True, text=True)
+    assert proc.stdout.startswith("Chinchilla fit")
+    assert "error" not in proc.stderr
