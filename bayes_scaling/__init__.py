@@ -18,8 +18,8 @@ from .data import from_csv as from_csv  # noqa: E402
 from .data import from_dataframe as from_dataframe  # noqa: E402
 from .data import load as load  # noqa: E402
 from .data import simulate as simulate  # noqa: E402
-from .fit import FitResult as FitResult  # noqa: E402
-from .fit import fit as fit  # noqa: E402
+from .fitting import FitResult as FitResult  # noqa: E402
+from .fitting import fit as fit  # noqa: E402
 from .laws import HOFFMANN_2022 as HOFFMANN_2022  # noqa: E402
 from .laws import Chinchilla as Chinchilla  # noqa: E402
 from .laws import evaluate as evaluate  # noqa: E402

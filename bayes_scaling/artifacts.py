@@ -15,7 +15,7 @@ import numpy as np
 
 from ._version import __version__
 from .data import Dataset, data_hash
-from .laws import LAWS
+from .laws import derived, describe, from_description, resolve
 
 def import_arviz():
     """Import arviz without its import-time FutureWarning about the 1.0 refactor."""
@@ -27,15 +27,23 @@ def import_arviz():
     return az
 
 
-__all__ = ["import_arviz", "metadata", "law_to_dataset_dict", "make_idata", "save", "load", "law_from_idata", "read_metadata"]
+__all__ = ["import_arviz", "metadata", "law_to_dataset_dict", "make_idata", "save", "load", "law_from_idata",
+           "law_spec_from_idata", "read_metadata"]
 
 
-def metadata(data: Dataset | None, *, law: str, method: str, seed=None, **extra) -> dict:
-    """Provenance attributes for an artifact. Values that are not str/int/float are JSON-encoded."""
+def metadata(data: Dataset | None, *, law, method: str, seed=None, **extra) -> dict:
+    """Provenance attributes for an artifact. Values that are not str/int/float are JSON-encoded.
+
+    ``law`` is a law spec (name, form or :class:`~bayes_scaling.laws.Constrained`); the artifact
+    records its name in ``law`` and its constraints in ``law_spec`` (JSON), so that
+    :func:`law_from_idata` rebuilds the same law.
+    """
+    spec = describe(resolve(law))
     meta = {
         "package": "bayes_scaling",
         "package_version": __version__,
-        "law": law,
+        "law": spec["law"],
+        "law_spec": json.dumps(spec),
         "method": method,
         "seed": -1 if seed is None else int(seed),
     }
@@ -49,10 +57,12 @@ def metadata(data: Dataset | None, *, law: str, method: str, seed=None, **extra)
 
 
 def law_to_dataset_dict(law) -> dict:
-    """Law leaves as numpy arrays with (chain, draw) leading dims (a point law becomes (1, 1))."""
+    """Law leaves and derived quantities as numpy arrays with (chain, draw) leading dims (a point law
+    becomes (1, 1), replicates (1, R))."""
     out = {}
-    for name in law.names:
-        x = np.asarray(getattr(law, name), dtype=np.float64)
+    values = {**{name: getattr(law, name) for name in law.names}, **derived(law)}
+    for name, v in values.items():
+        x = np.asarray(v, dtype=np.float64)
         if x.ndim == 0:
             x = x.reshape(1, 1)
         elif x.ndim == 1:
@@ -60,8 +70,6 @@ def law_to_dataset_dict(law) -> dict:
         elif x.ndim != 2:
             raise ValueError(f"law leaves must have shape (), (draw,) or (chain, draw); got {x.shape}")
         out[name] = x
-    alpha, beta = out["alpha"], out["beta"]
-    out["a"] = beta / (alpha + beta)
     return out
 
 
@@ -79,7 +87,9 @@ def make_idata(law, data: Dataset | None, meta: dict, *, extra_posterior=None, s
     if data is not None:
         groups["observed_data"] = {"log_loss": np.log(data.loss)}
         groups["constant_data"] = {"N": data.N, "D": data.D}
-        dims = {"log_loss": ["point"], "N": ["point"], "D": ["point"]}
+        if data.U is not None:
+            groups["constant_data"]["U"] = data.U
+        dims = {"log_loss": ["point"], **{k: ["point"] for k in groups["constant_data"]}}
         coords = {"point": np.arange(data.n)}
     if sample_stats is not None:
         groups["sample_stats"] = sample_stats
@@ -114,14 +124,24 @@ def read_metadata(idata) -> dict:
     return dict(idata.posterior.attrs)
 
 
-def law_from_idata(idata, law: str | None = None):
+def law_spec_from_idata(idata):
+    """The law spec (form and constraints) an artifact was fitted with."""
+    attrs = idata.posterior.attrs
+    if "law_spec" in attrs:
+        return from_description(json.loads(attrs["law_spec"]))
+    return from_description(attrs.get("law", "chinchilla"))
+
+
+def law_from_idata(idata, law=None):
     """Rebuild the law pytree with (chain, draw) leaves from an artifact's posterior group."""
     import jax.numpy as jnp
 
-    name = law or idata.posterior.attrs.get("law", "chinchilla")
-    if name not in LAWS:
-        raise ValueError(f"artifact law {name!r} is unknown; expected one of {sorted(LAWS)}")
-    cls = LAWS[name]
+    from .laws import form_of
+
+    try:
+        cls = form_of(law if law is not None else law_spec_from_idata(idata))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"artifact law is unknown: {exc}") from None
     missing = [p for p in cls.names if p not in idata.posterior]
     if missing:
         raise ValueError(f"artifact posterior lacks {missing}; it holds {list(idata.posterior.data_vars)}")

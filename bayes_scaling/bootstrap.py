@@ -38,8 +38,8 @@ from jax.sharding import PartitionSpec
 
 from . import devices as _devices
 from .data import MIN_POINTS, Dataset
-from .fit import FitResult, multistart
-from .fit import fit as _fit
+from .fitting import FitResult, multistart
+from .fitting import fit as _fit
 from .laws import LAWS, Chinchilla
 
 __all__ = [

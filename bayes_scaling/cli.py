@@ -207,7 +207,7 @@ def _fit_point(args, ds):
     import numpy as np
 
     from . import artifacts
-    from .fit import fit
+    from .fitting import fit
     from .summary import summarize_law
 
     with warnings.catch_warnings(record=True) as caught:

@@ -54,6 +54,7 @@ class Dataset(NamedTuple):
     D: np.ndarray
     loss: np.ndarray
     label: str = ""
+    U: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -68,12 +69,44 @@ class Dataset(NamedTuple):
         """(log N, log D, log loss) as JAX float64 arrays."""
         return jnp.log(self.N), jnp.log(self.D), jnp.log(self.loss)
 
+    def column(self, name: str) -> np.ndarray:
+        """One input column by name: ``"N"``, ``"D"``, ``"C"`` (= 6 N D) or ``"U"`` (unique tokens)."""
+        if name == "C":
+            return self.C
+        if name in ("N", "D"):
+            return getattr(self, name)
+        if name == "U":
+            if self.U is None:
+                raise DataError("the data have no unique-tokens column U")
+            return self.U
+        raise DataError(f"unknown input column {name!r}; expected N, D, C or U")
+
+    def log_inputs(self, law) -> jax.Array:
+        """The logs of a law's inputs, stacked (k, n) in the law's ``inputs`` order (float64).
+
+        ``law`` is a law spec (see :func:`bayes_scaling.laws.resolve`) or a tuple of input names.
+        Raises :class:`DataError` naming the law and the missing column.
+        """
+        names = law if isinstance(law, tuple) else _law_inputs(law)
+        missing = [n for n in names if n == "U" and self.U is None]
+        if missing:
+            raise DataError(f"law {getattr(law, 'name', law)!r} needs column(s) {missing}, which the "
+                            "data lack")
+        return jnp.log(jnp.stack([jnp.asarray(self.column(n), dtype=jnp.float64) for n in names]))
+
     def subset(self, mask, label: str | None = None) -> "Dataset":
         """The rows where ``mask`` is true, revalidated."""
         mask = np.asarray(mask, dtype=bool)
-        return from_arrays(
+        out = from_arrays(
             self.N[mask], self.D[mask], self.loss[mask], label=self.label if label is None else label
         )
+        return out if self.U is None else out._replace(U=self.U[mask])
+
+
+def _law_inputs(law) -> tuple[str, ...]:
+    from .laws import resolve
+
+    return tuple(resolve(law).inputs)
 
 
 _ALIASES = {
@@ -312,37 +345,42 @@ def chinchilla_design(budgets=(6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3
     Returns (N, D) numpy arrays.
     """
     from .laws import HOFFMANN_2022
+    from .predict import allocate
 
     law = HOFFMANN_2022 if law is None else law
-    alpha, beta = float(law.alpha), float(law.beta)
-    G = (alpha * float(law.A) / (beta * float(law.B))) ** (1.0 / (alpha + beta))
+    n_opt = np.asarray(allocate(law, np.asarray(budgets, dtype=np.float64), flops_per_param_token).N_opt)
     Ns, Ds = [], []
-    for C in budgets:
-        n_opt = G * (C / flops_per_param_token) ** (beta / (alpha + beta))
-        N = n_opt * np.logspace(-0.5 * math.log10(span), 0.5 * math.log10(span), sizes_per_budget)
+    for C, n in zip(budgets, n_opt):
+        N = n * np.logspace(-0.5 * math.log10(span), 0.5 * math.log10(span), sizes_per_budget)
         Ns.append(N)
         Ds.append(C / (flops_per_param_token * N))
     return np.concatenate(Ns), np.concatenate(Ds)
 
 
-def simulate(key, law, N, D, noise: float, label: str = "synthetic") -> Dataset:
+def simulate(key, law, N, D, noise: float, label: str = "synthetic", *, U=None) -> Dataset:
     """Simulate losses from ``law`` (scalar leaves) with Gaussian noise of sd ``noise`` on log loss.
 
     Args:
         key: a JAX PRNG key.
         law: the true law.
-        N, D: the design.
+        N, D: the design (a law that reads C gets C = 6 N D).
+        U: unique tokens, for laws that read them.
         noise: standard deviation of the noise on log loss (0 for exact values).
 
     Returns:
         A validated :class:`Dataset`.
     """
+    from .laws import inputs_for
+
     N = np.asarray(N, dtype=np.float64)
     D = np.asarray(D, dtype=np.float64)
-    log_l = law.log_loss(jnp.asarray(N), jnp.asarray(D))
+    U = None if U is None else np.asarray(U, dtype=np.float64)
+    inputs = inputs_for(type(law), N=N, D=D, U=U)
+    log_l = law.log_loss(*(jnp.asarray(x) for x in inputs))
     eps = jax.random.normal(key, log_l.shape, dtype=jnp.float64)
     loss = np.asarray(jnp.exp(log_l + noise * eps))
-    return from_arrays(N, D, loss, label=label)
+    out = from_arrays(N, D, loss, label=label)
+    return out if U is None else out._replace(U=U)
 
 
 def example_data() -> Dataset:

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, MIN_POINTS, Dataset, from_arrays
-from .fit import fit, multistart, random_starts
+from .fitting import fit, multistart, random_starts
 from .laws import LAWS, Chinchilla
 
 __all__ = [
