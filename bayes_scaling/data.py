@@ -345,7 +345,7 @@ def chinchilla_design(budgets=(6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3
     Returns (N, D) numpy arrays.
     """
     from .laws import HOFFMANN_2022
-    from .predict import allocate
+    from .prediction import allocate
 
     law = HOFFMANN_2022 if law is None else law
     n_opt = np.asarray(allocate(law, np.asarray(budgets, dtype=np.float64), flops_per_param_token).N_opt)

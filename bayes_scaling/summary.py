@@ -1,13 +1,16 @@
 """Summaries of parameter sample sets: one function for point fits, posteriors and bootstrap.
 
 A law pytree with leaves of shape ``()`` is a point estimate; any leading shape is a sample set
-(``(chain, draw)`` for posteriors, ``(replicate,)`` for bootstrap).
+(``(chain, draw)`` for posteriors, ``(replicate,)`` for bootstrap). The functions read the law's
+parameter names and derived quantities from the law protocol (:mod:`bayes_scaling.laws`); they
+never name a parameter.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import laws
 from .laws import sample_shape
 
 __all__ = ["interval", "summarize_array", "summarize_law", "derived"]
@@ -35,16 +38,15 @@ def summarize_array(samples, level: float, point: bool = False) -> dict:
 
 
 def derived(law) -> dict:
-    """Derived quantities of a Chinchilla law: allocation exponents a = beta/(alpha+beta), b."""
-    alpha = np.asarray(law.alpha)
-    beta = np.asarray(law.beta)
-    return {"a": beta / (alpha + beta), "b": alpha / (alpha + beta)}
+    """The law's derived quantities (its ``derived()``, e.g. Chinchilla's allocation exponents a, b)
+    at any sample shape, as numpy arrays: :func:`bayes_scaling.laws.derived`."""
+    return laws.derived(law)
 
 
 def summarize_law(law, level: float = 0.95, include_derived: bool = False) -> dict:
-    """Per-parameter summaries of a law pytree at any sample shape."""
+    """Per-parameter summaries of a law pytree at any sample shape (and its derived quantities)."""
     point = sample_shape(law) == ()
-    out = {name: summarize_array(getattr(law, name), level, point) for name in law.names}
+    out = {name: summarize_array(getattr(law, name), level, point) for name in type(law).names}
     if include_derived:
         for k, v in derived(law).items():
             out[k] = summarize_array(v, level, point)

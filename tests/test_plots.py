@@ -6,10 +6,11 @@ matplotlib.use("Agg")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling import plots  # noqa: E402
-from bayes_scaling.predict import allocate  # noqa: E402
+from bayes_scaling.prediction import allocate  # noqa: E402
 
 
 def test_plot_allocation_median_line_and_band_match_allocate():
@@ -31,3 +32,27 @@ def test_plot_fit_point_law_draws_frontier_without_band():
     line = ax.get_lines()[0]
     np.testing.assert_allclose(line.get_ydata(), np.asarray(allocate(bs.HOFFMANN_2022, line.get_xdata()).loss))
     assert ax.get_xscale() == "log"
+
+
+class PowerC(bs.Law):
+    r"""A compute-only law :math:`L(C) = E + A C^{-\alpha}` (inputs ``("C",)``), defined here."""
+
+    name = "power_c_plot_test"
+    names = ("E", "A", "alpha")
+    inputs = ("C",)
+    support = {n: "positive" for n in names}
+
+    def loss(self, C):
+        return self.E + self.A * C ** -self.alpha
+
+
+def test_plot_fit_compute_only_law_draws_the_law_and_allocation_refuses_it():
+    ds = bs.example_data()
+    law = PowerC(E=1.8, A=2000.0, alpha=0.15)
+    ax = plots.plot_fit(ds, law)
+    line = ax.get_lines()[0]
+    C = line.get_xdata()
+    np.testing.assert_allclose(line.get_ydata(), 1.8 + 2000.0 * C**-0.15, rtol=1e-13)
+    assert line.get_label() == "law"
+    with pytest.raises(ValueError, match="inputs include N and D"):
+        plots.plot_allocation(law, [1e22])

@@ -1,4 +1,7 @@
-"""Predictions and budget decisions (issue 4): allocation, loss forecasts, target compute, plans, CLI."""
+"""Predictions and budget decisions (issue 4): allocation, loss forecasts, target compute, plans, CLI.
+
+Issue 9: the same through the law protocol, for laws defined here (no closed form; compute-only;
+with unique tokens U)."""
 
 import json
 import math
@@ -122,11 +125,13 @@ def test_degenerate_law_gives_nan_not_exception():
 
 
 def test_numerical_exponents_match_closed_form():
-    class NoClosedForm(bs.Chinchilla):  # same law, no registered closed form: numerical paths
-        pass
+    class NoClosedForm(bs.Chinchilla):  # same law, no closed-form hooks: numerical paths
+        closed_allocation = None
+        closed_compute_for_target = None
+        closed_exponents = None
 
     law = NoClosedForm(*HOFF)
-    assert P._closed_form(law) is None
+    assert all(P._core._hook(law, h) is None for h in P._core.HOOKS)
     ex = P.exponents(law, C=1e23)
     assert float(ex.a) == pytest.approx(0.28 / 0.62, rel=1e-6)
     a_num = P.allocate(law, 1e23)
@@ -144,8 +149,9 @@ def test_target_inversion_round_trips():
     law = random_laws(rng, (300,))
     C0 = jnp.asarray(10.0 ** rng.uniform(18, 27, size=(300,)))
     # One target per law: its own optimal loss at C0 (per-sample targets through the joint map).
-    targets = jax.vmap(lambda l, c: P.chinchilla_allocation(l, c).loss)(law, C0)
-    t = jax.vmap(lambda l, tg: P.chinchilla_compute_for_target(l, tg))(law, targets)
+    # Per-sample closed forms (the law's hooks; allocate/compute_for_target under vmap see one law).
+    targets = jax.vmap(lambda l, c: P.allocate(l, c).loss)(law, C0)
+    t = jax.vmap(lambda l, tg: P.compute_for_target(l, tg))(law, targets)
     assert bool(jnp.all(t.reachable))
     # C from a target is ill-conditioned near the floor: a rounding eps in L moves log C by
     # eps L / (L - E) (alpha + beta) / (alpha beta); allow 64 such roundings per law.
@@ -155,7 +161,7 @@ def test_target_inversion_round_trips():
     rel = np.abs(np.asarray(t.compute) / np.asarray(C0) - 1)
     assert np.all(rel <= 64 * np.finfo(float).eps * cond + 1e-14), (rel / cond).max()
     # Issue 4 acceptance: L_opt(C(target)) = target.
-    back = jax.vmap(lambda l, c: P.chinchilla_allocation(l, c).loss)(law, t.compute)
+    back = jax.vmap(lambda l, c: P.allocate(l, c).loss)(law, t.compute)
     np.testing.assert_allclose(back, targets, rtol=1e-12)
     # The same through the public API on a shared target.
     tc = P.compute_for_target(HOFF, [1.95, 2.2])
@@ -425,6 +431,169 @@ def test_table_conversions():
     assert pt["rows"][0]["N_opt_lower"] is None
     with pytest.raises(KeyError, match="no column"):
         t["nope"]
+
+
+# ---------------------------------------------------------------- laws defined here (issue 9)
+
+
+class Kaplan(bs.Law):
+    r"""Kaplan et al. 2020's joint law :math:`L = ((N_c/N)^{a_N/a_D} + D_c/D)^{a_D}` (eq. 1.5).
+
+    No closed-form hooks: allocation, target compute and exponents take the numerical paths. Along
+    ``C = k N D`` the optimum is interior: with ``r = a_N / a_D``,
+    ``N_opt = (r N_c^r (C/k) / D_c)^{1/(1+r)}`` (set d/dN of the bracket to 0), the reference here.
+
+    References:
+        Kaplan et al. 2020, "Scaling Laws for Neural Language Models", eq. 1.5 and Table 2.
+    """
+
+    name = "kaplan_test"
+    names = ("Nc", "Dc", "aN", "aD")
+    inputs = ("N", "D")
+    support = {n: "positive" for n in names}
+
+    def log_loss_from_logs(self, logN, logD):
+        r = self.aN / self.aD
+        return self.aD * jnp.logaddexp(r * (jnp.log(self.Nc) - logN), jnp.log(self.Dc) - logD)
+
+
+KAPLAN_2020 = Kaplan(Nc=8.8e13, Dc=5.4e13, aN=0.076, aD=0.095)  # Kaplan et al. 2020, Table 2
+
+
+def kaplan_n_opt(law, C, k=6.0):
+    """Analytic N_opt of :class:`Kaplan` (numpy), shape sample + shape(C)."""
+    Nc, Dc, aN, aD = (np.asarray(getattr(law, n))[..., None] for n in law.names)
+    r = aN / aD
+    C = np.asarray(C).reshape(-1)
+    return (r * Nc**r * (C / k) / Dc) ** (1 / (1 + r))
+
+
+def per_sample_loss(law, N, D):
+    """L of each sample at its own (N, D) (leading dims of N, D = the law's sample shape)."""
+    n = len(sample_shape(law))
+    flat = lambda x: jnp.reshape(x, (-1,) + jnp.shape(x)[n:])  # noqa: E731
+    out = jax.vmap(lambda l, a, b: l.loss(a, b))(*jax.tree_util.tree_map(flat, (law, N, D)))
+    return np.asarray(out).reshape(np.shape(N))
+
+
+def random_kaplan(rng, shape):
+    u = lambda lo, hi: jnp.asarray(rng.uniform(lo, hi, size=shape))  # noqa: E731
+    return Kaplan(Nc=jnp.exp(u(25.0, 35.0)), Dc=jnp.exp(u(25.0, 35.0)), aN=u(0.05, 0.5), aD=u(0.05, 0.5))
+
+
+class PowerC(bs.Law):
+    r"""A compute-only law :math:`L(C) = E + A C^{-\alpha}` (inputs ``("C",)``)."""
+
+    name = "power_c_test"
+    names = ("E", "A", "alpha")
+    inputs = ("C",)
+    support = {n: "positive" for n in names}
+
+    def loss(self, C):
+        return self.E + self.A * C ** -self.alpha
+
+
+class WithUnique(bs.Law):
+    r"""Chinchilla plus a unique-token term: :math:`E + A N^{-\alpha} + B D^{-\beta} + G U^{-\gamma}`.
+
+    The U term is constant along the isoFLOP line, so the allocation is Chinchilla's and the optimal
+    loss is Chinchilla's plus ``G U^-gamma``: a check that U passes through.
+    """
+
+    name = "with_unique_test"
+    names = ("E", "A", "B", "alpha", "beta", "G", "gamma")
+    inputs = ("N", "D", "U")
+    support = {n: "positive" for n in names}
+
+    def loss(self, N, D, U):
+        return self.E + self.A * N ** -self.alpha + self.B * D ** -self.beta + self.G * U ** -self.gamma
+
+
+@pytest.mark.parametrize("sshape", [(), (5,), (2, 3)])
+@pytest.mark.parametrize("cshape", [(), (4,)])
+def test_law_without_closed_form_gets_numerical_allocation(sshape, cshape):
+    rng = np.random.default_rng(12)
+    law = random_kaplan(rng, sshape)
+    C = np.asarray(10.0 ** rng.uniform(18, 26, size=cshape))
+    a = P.allocate(law, C)
+    assert all(x.shape == sshape + cshape for x in a)
+    # No hook: allocate is the numerical argmin, exactly.
+    for x, y in zip(a, P.allocate_numerical(law, C)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(6 * a.N_opt * a.D_opt, np.broadcast_to(C, a.N_opt.shape), rtol=1e-12)
+    ref = kaplan_n_opt(law, C).reshape(sshape + cshape)
+    np.testing.assert_allclose(a.N_opt, ref, rtol=1e-9)
+    np.testing.assert_allclose(a.loss, per_sample_loss(law, a.N_opt, a.D_opt), rtol=1e-12)
+    assert P.allocation_table(law, C).shape == cshape
+
+
+def test_law_without_closed_form_targets_plans_exponents():
+    law = KAPLAN_2020
+    C = np.array([1e21, 1e24])
+    a = P.allocate(law, C)
+    np.testing.assert_allclose(a.N_opt, kaplan_n_opt(law, C)[()], rtol=1e-9)
+    # N_opt ~ C^(1/(1+r)) exactly, so the local slope is the exponent.
+    r = 0.076 / 0.095
+    ex = P.exponents(law, C=1e23)
+    assert float(ex.a) == pytest.approx(1 / (1 + r), rel=1e-6)
+    with pytest.raises(ValueError, match="give C"):
+        P.exponents(law)
+    # Target inversion (bisection on log C) round-trips through L_opt.
+    t = P.compute_for_target(law, a.loss)
+    assert bool(np.all(t.reachable))
+    np.testing.assert_allclose(t.compute, C, rtol=1e-8)
+    plan = P.assess_plan(law, 4 * np.asarray(a.N_opt), C=C)
+    assert np.all(np.asarray(plan.efficiency) < 1) and np.all(np.asarray(plan.excess) > 0)
+
+
+def test_compute_only_law_predicts_loss_and_refuses_allocation():
+    law = PowerC(E=1.8, A=2000.0, alpha=0.15)
+    N, D = np.array([1e9, 7e10]), np.array([2e10, 1.4e12])
+    C = 6 * N * D
+    expect = 1.8 + 2000.0 * C**-0.15
+    byND = P.predict_loss(law, N, D, sigma=0.01)
+    byC = P.predict_loss(law, C=C, sigma=0.01)
+    assert byND.columns[:3] == ("N", "D", "C") and byC.columns[0] == "C" and "N" not in byC
+    np.testing.assert_allclose(byND["C"], C, rtol=1e-15)
+    np.testing.assert_allclose(byND["estimate"], expect, rtol=1e-13)
+    for col in ("estimate", "predictive_lower", "predictive_upper"):
+        np.testing.assert_allclose(byC[col], byND[col], rtol=1e-13, err_msg=col)
+    # Samples and the extrapolation flag (only C is known on both sides for a C-only query).
+    laws = PowerC(E=jnp.full((2, 10), 1.8), A=jnp.linspace(1500.0, 2500.0, 20).reshape(2, 10),
+                  alpha=jnp.full((2, 10), 0.15))
+    data = (np.array([1e8, 1e10]), np.array([1e9, 1e11]))  # C / 6 spans [1e17, 1e21]
+    t = P.predict_loss(laws, C=6 * np.array([1e19, 1e23]), data=data)
+    np.testing.assert_allclose(t["extrapolation_decades"], [0, 2], atol=1e-12)
+    assert np.all(t["lower"] < t["estimate"]) and np.all(t["estimate"] < t["upper"])
+    for fn in (P.allocate, P.allocate_numerical, P.compute_for_target, P.exponents):
+        with pytest.raises(ValueError, match=r"inputs include N and D.*'power_c_test'.*\('C',\)"):
+            fn(law, 1e24) if fn is not P.exponents else fn(law)
+    with pytest.raises(ValueError, match="inputs include N and D"):
+        P.assess_plan(law, 1e9, C=1e21)
+    with pytest.raises(ValueError, match="power_c_test"):
+        P.predict_loss(law, N)  # N alone does not determine C
+
+
+def test_unique_tokens_pass_through_allocation():
+    law = WithUnique(*HOFF, G=5.0, gamma=0.3)
+    U = np.array([1e10, 1e11, 1e12])
+    C = 1e23
+    a = P.allocate(law, C, U=U)  # numerical (no hook), U broadcast against C
+    ref = P.allocate(HOFF, C)
+    assert a.N_opt.shape == (3,)
+    np.testing.assert_allclose(a.N_opt, np.full(3, float(ref.N_opt)), rtol=1e-10)
+    np.testing.assert_allclose(a.loss, float(ref.loss) + 5.0 * U**-0.3, rtol=1e-13)
+    t = P.compute_for_target(law, np.asarray(a.loss), U=U)
+    np.testing.assert_allclose(t.compute, np.full(3, C), rtol=1e-8)
+    tab = P.allocation_table(law, [C], U=U[:, None])
+    assert tab.shape == (3, 1) and tab.columns[:2] == ("compute", "U")
+    with pytest.raises(ValueError, match="reads unique tokens U"):
+        P.allocate(law, C)
+    with pytest.raises(ValueError, match="does not read it"):
+        P.allocate(HOFF, C, U=1e12)
+    p = P.predict_loss(law, 7e10, 1.4e12, U=1e12)
+    assert p.columns[:3] == ("N", "D", "U")
+    assert float(p["estimate"]) == pytest.approx(float(HOFF.loss(7e10, 1.4e12)) + 5.0 * 1e12**-0.3, rel=1e-13)
 
 
 # ---------------------------------------------------------------- CLI

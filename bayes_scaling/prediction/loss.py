@@ -1,0 +1,177 @@
+"""Loss forecasts at any of a law's inputs: mean-law interval, predictive interval, extrapolation.
+
+:func:`predict_loss` takes whichever of N, D, C (= k N D) and U the caller has and resolves the
+law's own inputs with :func:`bayes_scaling.laws.inputs_for` (a compute-only law gets C from N and
+D; a law of N and D gets D from N and C). :func:`extrapolation_decades` measures how far the query
+lies outside the fitted data over every quantity known on both sides.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..laws import inputs_for, sample_shape
+from ..tables import Table
+from ._core import DEFAULT_K, _check_level, _log_loss_inputs, _mapped, _per_sample, _positive
+from .predictive import _predictive_interval
+from .summaries import summarize
+
+__all__ = ["predict_loss", "extrapolation_decades"]
+
+_ORDER = ("N", "D", "C", "U")
+
+
+def _query_log10(q: dict, k: float) -> dict:
+    """log10 of every quantity the query determines: N, D, U as given (D also from N and C), and
+    C in units of k (``log10(C / k) = log10 N + log10 D``, so k cancels against the data's)."""
+    out = {n: np.log10(q[n]) for n in ("N", "D", "U") if n in q}
+    if "D" not in out and "N" in q and "C" in q:
+        out["D"] = np.log10(q["C"]) - np.log10(k) - out["N"]
+    if "N" in q and "D" in q:
+        out["C"] = out["N"] + out["D"]
+    elif "C" in q:
+        out["C"] = np.log10(q["C"]) - np.log10(k)
+    return out
+
+
+def _data_log10(data) -> dict | None:
+    """log10 of the data's N, D, C / k (= N D) and, when present, U (flat arrays)."""
+    if data is None:
+        return None
+    U = None
+    if hasattr(data, "N") and hasattr(data, "D"):
+        N, D, U = data.N, data.D, getattr(data, "U", None)
+    else:
+        try:
+            N, D = data
+        except (TypeError, ValueError):
+            raise ValueError("data must be a Dataset, an object with N and D, or a pair (N, D)") from None
+    N = np.asarray(_positive("data N", N)).reshape(-1)
+    D = np.asarray(_positive("data D", D)).reshape(-1)
+    if N.shape != D.shape or N.size == 0:
+        raise ValueError(f"data N and D must be non-empty and of one length; got {N.shape}, {D.shape}")
+    out = {"N": np.log10(N), "D": np.log10(D)}
+    out["C"] = out["N"] + out["D"]
+    if U is not None:
+        out["U"] = np.log10(np.asarray(_positive("data U", U)).reshape(-1))
+    return out
+
+
+def _given(N, D, C, U) -> dict:
+    """The query quantities that were given, validated (positive, finite) and broadcast."""
+    given = {n: np.asarray(_positive(n, v)) for n, v in zip(_ORDER, (N, D, C, U)) if v is not None}
+    return dict(zip(given, np.broadcast_arrays(*given.values())))
+
+
+def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
+                          flops_per_param_token=DEFAULT_K) -> np.ndarray:
+    """How far the query lies outside the data's range, in decades (0 inside).
+
+    The distance is the largest of the distances, in log10, of each quantity known both for the
+    query and for the data (N, D, C = k N D and U) outside the data's range [min, max] of it. The k
+    of ``C = k N D`` cancels (both sides use the same k). NaN when ``data`` is None.
+
+    Args:
+        N, D, C, U: query points (broadcast; give any that determine the law's inputs).
+        data: a :class:`~bayes_scaling.data.Dataset`, any object with ``N`` and ``D`` (and
+            optionally ``U``), or ``(N, D)``.
+        flops_per_param_token: k in ``C = k N D``.
+
+    Examples:
+        >>> float(extrapolation_decades(1e11, 1e11, ([1e8, 1e10], [1e9, 1e11])))
+        1.0
+    """
+    q = _given(N, D, C, U)
+    if not q:
+        raise ValueError("give the query points: some of N, D, C, U")
+    shape = next(iter(q.values())).shape
+    ref = _data_log10(data)
+    if ref is None:
+        return np.full(shape, np.nan)
+    k = float(_positive("flops_per_param_token", flops_per_param_token))
+    logs = _query_log10(q, k)
+    common = [n for n in _ORDER if n in logs and n in ref]
+    if not common:
+        return np.full(shape, np.nan)
+    out = np.zeros(shape)
+    for n in common:
+        x, r = logs[n], ref[n]
+        out = np.maximum(out, np.maximum(r.min() - x, x - r.max()))
+    return out
+
+
+def _noise_note(nus, key, n_draws) -> str:
+    kind = "Gaussian" if nus is None else "Student-t"
+    how = "exact mixture quantiles" if key is None else f"{n_draws} Monte-Carlo noise draws"
+    return f"predictive: {kind} noise on log loss, {how}"
+
+
+def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, key=None,
+                 level: float = 0.9, data=None, n_draws: int = 20_000,
+                 flops_per_param_token=DEFAULT_K) -> Table:
+    """Loss forecast at the query points: mean-law interval, predictive interval, extrapolation.
+
+    * ``estimate``, ``lower``, ``upper``: median and central ``level`` interval over samples of the
+      mean law L (NaN interval for a point law).
+    * ``predictive_lower``, ``predictive_upper``: interval of a new observation, adding the fitted
+      noise on log loss, ``log L_obs = log L + sigma * eps`` with eps standard normal (``nu``
+      None) or Student-t with ``nu`` dof, mixed over samples. Computed exactly (safeguarded Newton
+      on the mixture CDF) when ``key`` is None, or from ``n_draws`` noise draws with ``key``. NaN
+      when ``sigma`` is None (no noise model).
+    * ``extrapolation_decades``: :func:`extrapolation_decades` against ``data`` (NaN without data).
+
+    Args:
+        law: a law pytree at any sample shape.
+        N, D, C, U: query points (broadcast against each other): any that determine the law's
+            inputs (C is derived as ``k N D``, D as ``C / (k N)`` when needed).
+        sigma: noise scale on log loss: a scalar or an array of ``sample_shape(law)``.
+        nu: Student-t dof, scalar or per sample (None: Gaussian noise).
+        key: optional PRNG key; with it the predictive interval is Monte Carlo.
+        level: interval level.
+        data: the fitted data (Dataset or (N, D)) for the extrapolation flag.
+        n_draws: total noise draws for the Monte-Carlo path.
+        flops_per_param_token: k in ``C = k N D``.
+
+    Returns:
+        A :class:`~bayes_scaling.tables.Table` with columns: the given inputs and any the law reads
+        (in the order N, D, C, U), estimate, lower, upper, predictive_lower, predictive_upper,
+        extrapolation_decades, of the query points' broadcast shape.
+
+    Raises:
+        ValueError: when the given inputs do not determine the law's (naming the law).
+
+    Examples:
+        >>> from bayes_scaling import HOFFMANN_2022
+        >>> t = predict_loss(HOFFMANN_2022, 7e10, 1.4e12, sigma=0.01)
+        >>> round(float(t["estimate"]), 4)
+        1.9366
+    """
+    level = _check_level(level)
+    k = float(_positive("flops_per_param_token", flops_per_param_token))
+    given = _given(N, D, C, U)
+    xs = inputs_for(type(law), **given, flops_per_param_token=k)
+    qshape = np.broadcast_shapes(*(np.shape(v) for v in given.values()))
+    xs = [np.broadcast_to(np.asarray(x, dtype=np.float64), qshape) for x in xs]
+    sig = _per_sample("sigma", sigma, law)
+    nus = _per_sample("nu", nu, law)
+    if nus is not None and sig is None:
+        raise ValueError("nu (Student-t dof) was given without sigma (the noise scale)")
+    nd = len(sample_shape(law))
+    log_mu = _mapped(_log_loss_inputs, law, *(jnp.asarray(x) for x in xs))
+    mean = summarize(np.exp(np.asarray(log_mu)), nd, level, name="loss")
+    if sig is None:
+        p_lo = p_hi = np.full(qshape, np.nan)
+        notes = ["no noise model (sigma): predictive interval not available"]
+    else:
+        p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd)
+        notes = [_noise_note(nus, key, n_draws)]
+    read = dict(zip(type(law).inputs, xs))
+    cols = {n: given[n] if n in given else read[n] for n in _ORDER if n in given or n in read}
+    cols.update({
+        "estimate": mean.estimate, "lower": mean.lower, "upper": mean.upper,
+        "predictive_lower": p_lo, "predictive_upper": p_hi,
+        "extrapolation_decades": extrapolation_decades(**given, data=data, flops_per_param_token=k),
+    })
+    title = f"Loss at ({', '.join(type(law).inputs)})"
+    return Table(cols, level=level, title=title, notes=notes)
