@@ -256,15 +256,15 @@ def main():
     # (e) default starts vs Hoffmann's 4,500 starts on the same replicates
     if ARGS.grid_check > 0 and not ARGS.no_schemes:
         rows, check = [], {}
-        logN, logD, logL = ds.logs()
+        logX, logL = ds.log_inputs(bs.Chinchilla), jnp.log(ds.loss)
         groups = jnp.asarray(model_groups(ds.N))
         for scheme in ("rows", "models", "residual"):
             k = ARGS.grid_check
             r, _ = quiet_bootstrap(key, ds, k, scheme=scheme)
             rel = []
             for i in range(k):
-                w, y = resample(jax.random.fold_in(key, i), logN, logD, logL, jnp.ones(ds.n), scheme=scheme,
-                                groups=groups, center=jnp.asarray(r.full.x))
+                w, y = resample(jax.random.fold_in(key, i), logX, logL, jnp.ones(ds.n), law=bs.Chinchilla,
+                                scheme=scheme, groups=groups, center=jnp.asarray(r.full.x))
                 ref = quiet_fit(bs.from_arrays(ds.N, ds.D, np.exp(np.asarray(y))), weights=np.asarray(w))
                 j = np.flatnonzero(r.index == i)
                 rel.append(float((r.objective[j[0]] - ref.objective) / ref.objective) if j.size else np.nan)

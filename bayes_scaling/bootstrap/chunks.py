@@ -1,0 +1,170 @@
+"""Host-side execution of the replicates: fixed-size chunks, sharded across the local devices.
+
+Every chunk has the same shape, so one compilation serves all; each chunk's replicate indices (and
+outputs) are split along the ``"replicate"`` mesh axis (:mod:`bayes_scaling.devices`), everything
+else is replicated.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import PartitionSpec
+
+from .. import devices as _devices
+from .replicates import ReplicateFits, replicate_fits
+
+__all__ = ["CHUNK_PER_ACCELERATOR", "CHUNK_PER_DEVICE", "LANES_PER_ACCELERATOR", "LANES_PER_DEVICE",
+           "MAX_RESTARTS", "ChunkPlan", "plan_chunks", "restart_failures", "run_chunks", "runner"]
+
+# At most this many failed replicates are restarted from where BFGS stopped (see restart_failures).
+MAX_RESTARTS = 16
+# Replicates per device and chunk, and a bound on lanes (replicates x starts) per device and chunk, so
+# that memory stays bounded whatever the number of starts (4,500 starts per replicate still run, a few
+# replicates per chunk). Each lane holds a BFGS state and a few (n,) temporaries: about 20 kB on
+# Epoch's 240 points. On a CPU, throughput per core is flat from 32 to 1,024 replicates per chunk
+# (benchmarks/bench_bootstrap.py); an accelerator needs wide chunks to fill its cores.
+CHUNK_PER_DEVICE = {"cpu": 256}
+CHUNK_PER_ACCELERATOR = 32768
+LANES_PER_DEVICE = {"cpu": 8192}
+LANES_PER_ACCELERATOR = 1 << 20
+
+
+class ChunkPlan(NamedTuple):
+    """How ``n`` replicates are laid out: ``n_chunks`` chunks of ``chunk`` = ``per_device`` x
+    ``n_devices`` replicates (the last chunk's surplus lanes are computed and dropped)."""
+
+    per_device: int
+    chunk: int
+    n_chunks: int
+    n_devices: int
+
+
+def plan_chunks(n: int, n_starts: int, devices: tuple, chunk_size: int | None = None) -> ChunkPlan:
+    """Chunk layout for ``n`` replicates of ``n_starts`` starts each on ``devices``.
+
+    ``chunk_size`` (replicates per device and chunk) defaults to 256 on a CPU and 32,768 on an
+    accelerator, fewer when there are many starts (at most 8,192 replicate x start lanes per CPU
+    device, 2^20 per accelerator); no chunk is larger than ``n`` needs.
+    """
+    n_dev = len(devices)
+    if chunk_size is None:
+        platform = devices[0].platform
+        per = CHUNK_PER_DEVICE.get(platform, CHUNK_PER_ACCELERATOR)
+        lanes = LANES_PER_DEVICE.get(platform, LANES_PER_ACCELERATOR)
+        chunk_size = max(1, min(per, lanes // n_starts))
+    per_dev = min(chunk_size, -(-n // n_dev))  # no chunk larger than needed for small n
+    chunk = per_dev * n_dev
+    return ChunkPlan(per_device=per_dev, chunk=chunk, n_chunks=-(-n // chunk), n_devices=n_dev)
+
+
+@lru_cache(maxsize=32)
+def runner(devices: tuple, settings: tuple):
+    """jit(replicate_fits) with the replicate indices (and outputs) split along a ``"replicate"``
+    mesh axis over ``devices`` and everything else replicated; XLA's SPMD partitioner runs each
+    device's share of the vmap. Cached, so repeated calls reuse one compilation per chunk shape.
+
+    ``settings`` is a sorted tuple of (name, value) static keyword arguments of
+    :func:`~bayes_scaling.bootstrap.replicate_fits` (the law spec among them; hashable).
+
+    Returns:
+        (fn, mesh, split, rep): ``fn(key, indices, logX, logL, mask, starts, groups, center)`` and
+        the mesh, the split sharding and the replicated one.
+
+    (``jax.shard_map`` would also fit, but lineax rejects the manual-axis shardings it attaches to
+    traced shapes in JAX 0.10.)
+    """
+    mesh = _devices.replicate_mesh(devices)
+    split = _devices.replicate_sharding(mesh)
+    rep = jax.sharding.NamedSharding(mesh, PartitionSpec())
+    kwargs = dict(settings)
+
+    def run(key, indices, logX, logL, mask, starts, groups, center):
+        return replicate_fits(key, indices, logX, logL, mask, starts, groups, center, **kwargs)
+
+    fn = jax.jit(run, in_shardings=(rep, split) + (rep,) * 6,
+                 out_shardings=ReplicateFits(split, split, split, split))
+    return fn, mesh, split, rep
+
+
+def _progress(total, enabled, desc):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with numpyro
+        return None
+    return tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr)
+
+
+def run_chunks(run, split, key, consts, n: int, first_index: int, plan: ChunkPlan, *, progress=False,
+               desc="bootstrap") -> ReplicateFits:
+    """Run every chunk (each dispatched asynchronously while the previous one is copied back).
+
+    Args:
+        run, split: the compiled program and the split sharding of :func:`runner`.
+        key: the PRNG key (on the devices, replicated).
+        consts: (logX, logL, mask, starts, groups, center), placed on the devices (replicated).
+        n, first_index: the replicates [first_index, first_index + n).
+        plan: the chunk layout (:func:`plan_chunks`).
+        progress, desc: show a progress bar over chunks on stderr, with this description.
+
+    Returns:
+        :class:`ReplicateFits` of numpy arrays, n entries each.
+    """
+    outs = []
+    bar = _progress(plan.n_chunks, progress, desc)
+    pending = None
+    for c in range(plan.n_chunks):
+        idx = (first_index + c * plan.chunk + np.arange(plan.chunk, dtype=np.int64)).astype(np.uint32)
+        out = run(key, jax.device_put(idx, split), *consts)  # dispatched asynchronously
+        if pending is not None:
+            outs.append(jax.tree_util.tree_map(np.asarray, pending))
+            if bar is not None:
+                bar.update(1)
+        pending = out
+    outs.append(jax.tree_util.tree_map(np.asarray, pending))
+    if bar is not None:
+        bar.update(1)
+        bar.close()
+    # np.concatenate copies: restart_failures may write into these arrays.
+    return ReplicateFits(*(np.concatenate(parts)[:n] for parts in zip(*outs)))
+
+
+def restart_failures(run, split, rep, key, consts, fits: ReplicateFits, first_index: int,
+                     plan: ChunkPlan) -> int:
+    """Restart failed replicates from where BFGS stopped; update ``fits`` in place.
+
+    A BFGS run occasionally creeps along a flat valley past max_steps at a point that is already the
+    optimum to ~1e-8 (about 1 replicate in 6,000 on Epoch's data). Restarting BFGS from where it
+    stopped (a fresh Hessian estimate) converges in < 150 steps. The restart reuses the compiled
+    chunk: every lane of one chunk runs the failed replicate (same key, same resample) from the
+    stopped point. Failures beyond :data:`MAX_RESTARTS` are systematic and left as failures.
+
+    Returns:
+        The number of replicates restarted.
+    """
+    failed = np.flatnonzero(~np.asarray(fits.converged, dtype=bool))
+    if not 0 < failed.size <= MAX_RESTARTS:
+        return 0
+    logX, logL, mask, starts, groups, center = consts
+    n_starts = starts.shape[0]
+    n_restarted = 0
+    for i in failed:
+        x0 = fits.x[i]
+        if not np.all(np.isfinite(x0)):
+            continue
+        idx = np.full(plan.chunk, first_index + i, dtype=np.uint32)
+        from_stop = jax.device_put(jnp.tile(jnp.asarray(x0), (n_starts, 1)), rep)
+        out = run(key, jax.device_put(idx, split), logX, logL, mask, from_stop, groups, center)
+        out = jax.tree_util.tree_map(lambda a: np.asarray(a)[0], out)
+        n_restarted += 1
+        if bool(out.converged):
+            for field, value in zip(ReplicateFits._fields, out):
+                getattr(fits, field)[i] = value
+    return n_restarted
