@@ -4,7 +4,7 @@ Datasets are simulated from known laws (Hoffmann et al. 2022's published law and
 re-estimate, ../shared/TARGETS.md §2-3) on two isoFLOP designs (Chinchilla-like, 9 budgets from
 6e18 to 3e21 FLOP x 9 sizes; and a small one, 5 budgets from 1e18 to 1e20 x 6 sizes) with Gaussian
 noise of sd 0.005 or 0.02 on log loss: 8 scenarios. Each dataset is fitted with
-``bayes_scaling.nuts.sample`` (defaults: Student-t likelihood, default priors; 4 chains x
+``bayes_scaling.posterior.sample`` (defaults: Student-t likelihood, default priors; 4 chains x
 (500 warmup + 500 draws)), and the truth is checked against the central intervals of E, alpha,
 beta, a = beta/(alpha+beta) and N_opt(1e24). Binomial standard errors beside each coverage.
 
@@ -25,8 +25,8 @@ import jax
 import numpy as np
 from _common import write_json
 
-from bayes_scaling import HOFFMANN_2022, nuts
-from bayes_scaling.calibration import Scenario, coverage, format_table
+from bayes_scaling import HOFFMANN_2022, posterior
+from bayes_scaling.analysis.calibration import Scenario, coverage, format_table
 from bayes_scaling.data import chinchilla_design
 from bayes_scaling.laws import Chinchilla
 
@@ -59,7 +59,7 @@ def main():
     args = ap.parse_args()
 
     def fit(key, ds):
-        return nuts.sample(key, ds, chains=args.chains, warmup=args.warmup, samples=args.samples, warn=False)
+        return posterior.sample(key, ds, chains=args.chains, warmup=args.warmup, samples=args.samples, warn=False)
 
     sc = scenarios()
     t0 = time.perf_counter()

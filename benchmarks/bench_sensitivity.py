@@ -33,6 +33,7 @@ from bayes_scaling import backtest as bt
 from bayes_scaling import sensitivity as sens
 from bayes_scaling.bootstrap import bootstrap
 from bayes_scaling.data import chinchilla_design
+from bayes_scaling.laws import Chinchilla
 
 from _common import epoch_data, table, write_json
 
@@ -53,9 +54,9 @@ def point_sweep(ds, cuts, n_baseline):
     full = bs.fit(ds)
     starts = jnp.asarray(sens.region_starts(ds, full_fit=full))
     _, _, masks = sens.region_masks(ds, "min-compute", cuts * 1.001)
-    args = (starts, *ds.logs(), jnp.asarray(masks, dtype=jnp.float64), 1e-3)
+    args = (starts, ds.log_inputs(Chinchilla), jnp.log(ds.loss), jnp.asarray(masks, dtype=jnp.float64), 1e-3)
     t0 = time.perf_counter()
-    compiled = sens.fit_masks.lower(*args).compile()
+    compiled = sens.fit_masks.lower(*args, law=Chinchilla).compile()
     out["compile_s"] = time.perf_counter() - t0
     runs = []
     for _ in range(3):
@@ -103,20 +104,20 @@ def bootstrap_sweep(ds, cuts, replicates, n_baseline):
 
     _, _, masks = sens.region_masks(ds, "min-compute", cuts)
     pts = sens.fit_regions(ds, masks, full_fit=full)
-    centers = np.asarray(pts.law.to_unconstrained())
-    starts = np.stack([default_starts(c) for c in centers])
+    centers = np.asarray(pts.x)
+    starts = np.stack([default_starts(c, law=Chinchilla) for c in centers])
     M, S = starts.shape[:2]
     n_chunks = -(-replicates * M * S // sens.BOOTSTRAP_LANES)
     chunk = -(-replicates // n_chunks)
-    args = (jax.random.key(0), *ds.logs(), jnp.asarray(masks, dtype=jnp.float64), jnp.asarray(starts),
-            jnp.asarray(model_groups(ds.N), dtype=jnp.int32), jnp.asarray(centers), 0, 1e-3)
+    args = (jax.random.key(0), ds.log_inputs(Chinchilla), jnp.log(ds.loss), jnp.asarray(masks, dtype=jnp.float64),
+            jnp.asarray(starts), jnp.asarray(model_groups(ds.N), dtype=jnp.int32), jnp.asarray(centers), 0, 1e-3)
     t0 = time.perf_counter()
-    sens.bootstrap_masks.lower(*args, n_replicates=chunk).compile()
+    sens.bootstrap_masks.lower(*args, law=Chinchilla, n_replicates=chunk).compile()
     out["compile_s"] = time.perf_counter() - t0
     out["chunks"] = n_chunks
     out["chunk_replicates"] = chunk
     out["traces"] = sens._TRACES["bootstrap_masks"]
-    out["failed"] = int(sum(t["failed"]))
+    out["failed"] = int(np.sum(t["failed"]))
     idx = np.linspace(0, len(cuts) - 1, n_baseline).round().astype(int)
     _, _, masks = sens.region_masks(ds, "min-compute", cuts)
     bootstrap(jax.random.key(0), ds, replicates, mask=masks[0], warn=False)  # compile

@@ -5,6 +5,7 @@ import math
 import warnings
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -12,6 +13,7 @@ import bayes_scaling as bs
 from bayes_scaling import backtest as bt
 from bayes_scaling import cli
 from bayes_scaling.data import chinchilla_design
+from bayes_scaling.laws import Law
 
 
 def test_holdout_masks_and_default_thresholds():
@@ -147,3 +149,45 @@ def test_nuts_backtest_uses_the_posterior_noise_model(capsys):
     for r in d["rows"]:
         assert 0 < r["lower_90"] <= r["lower_50"] <= r["upper_50"] <= r["upper_90"]
     assert any("NUTS did not pass" in w for w in d["warnings"])  # 2 x 150 draws: ESS < 400, said so
+
+
+class ComputeLaw(Law):
+    """L(C) = E + A C^-alpha: a 3-parameter law of compute only, defined only in this test file."""
+
+    name = "test_compute_power_backtest"
+    names = ("E", "A", "alpha")
+    inputs = ("C",)
+    support = {"E": "positive", "A": "positive", "alpha": "positive"}
+
+    def log_loss_from_logs(self, logC):
+        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
+
+    @classmethod
+    def start_box(cls):
+        return np.array([-1.0, 0.0, np.log(0.02)]), np.array([1.5, 15.0, np.log(1.0)])
+
+    @classmethod
+    def plausible_bounds(cls):
+        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
+
+
+def test_backtest_of_a_compute_only_law_defined_in_the_test():
+    ex = bs.example_data()
+    true = ComputeLaw(E=1.7, A=1000.0, alpha=0.15)
+    ds = bs.simulate(jax.random.key(5), true, ex.N, ex.D, noise=0.005)
+    held = ds.C > 1e21 * (1 + 1e-9)
+    # Point: the held-out predictions are the subset fit's law at the held-out compute.
+    t = bt.backtest(ds, above_compute=1e21, method="point", law=ComputeLaw)
+    assert t.meta["n_holdout"] == held.sum() == len(t) == 9 and t.meta["law"] == ComputeLaw.name
+    ref = bs.fit(ds.subset(~held), law=ComputeLaw)
+    np.testing.assert_allclose(t["predicted"], np.asarray(ref.law.loss(ds.C[held])), rtol=1e-6)
+    assert t.meta["coverage"] is None and t[0]["in_90"] is None
+    # Bootstrap (few replicates): intervals, coverage and the row format of BACKTEST_COLUMNS.
+    b = bt.backtest(ds, above_compute=1e21, method="bootstrap", law=ComputeLaw, key=jax.random.key(0),
+                    replicates=16)
+    assert list(b.columns) == bt.BACKTEST_COLUMNS and set(b.meta["coverage"]) == {"0.5", "0.9"}
+    for r in b:
+        assert r["lower_90"] <= r["lower_50"] <= r["predicted"] <= r["upper_50"] <= r["upper_90"]
+        assert r["in_90"] == (r["lower_90"] <= r["loss"] <= r["upper_90"])
+        assert abs(r["rel_error"]) < 0.05 and r["extrapolation_decades"] > 0
+    assert b.meta["fit"]["replicates"] == 16 and b.meta["fit"]["failed"] < 16

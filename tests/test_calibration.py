@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bayes_scaling import HOFFMANN_2022
-from bayes_scaling.calibration import Scenario, coverage, format_table, quantities
+from bayes_scaling.analysis.calibration import Scenario, coverage, format_table, quantities
 from bayes_scaling.data import chinchilla_design
 from bayes_scaling.laws import Chinchilla
 
@@ -36,7 +36,7 @@ def test_nominal_coverage_for_an_exact_method():
           Scenario(HOFFMANN_2022, N, D, noise=0.02, label="b")]
     res = coverage(jax.random.key(0), sc, _exact_fit(HOFFMANN_2022), replicates=100, levels=(0.5, 0.9))
     assert not res.failures and len(res.records) == 200
-    assert res.quantities == ("E", "alpha", "beta", "a", "N_opt(1e+24)")
+    assert res.quantities == ("E", "A", "B", "alpha", "beta", "a", "b", "N_opt(1e+24)")
     for row in res.table:
         assert row["n"] == 200
         assert row["se"] == pytest.approx(math.sqrt(row["coverage"] * (1 - row["coverage"]) / 200))

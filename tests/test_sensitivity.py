@@ -14,7 +14,8 @@ import bayes_scaling as bs
 from bayes_scaling import cli
 from bayes_scaling import sensitivity as sens
 from bayes_scaling.bootstrap import bootstrap, default_starts, model_groups
-from bayes_scaling.predict import allocate
+from bayes_scaling.laws import Law
+from bayes_scaling.prediction import allocate
 
 
 
@@ -149,7 +150,7 @@ def test_sweep_table_converts_to_json_and_pandas(example):
         assert col in d["columns"]
     pd = pytest.importorskip("pandas")
     df = t.to_pandas()
-    assert isinstance(df, pd.DataFrame) and list(df["n_points"]) == t["n_points"]
+    assert isinstance(df, pd.DataFrame) and list(df["n_points"]) == t["n_points"].tolist()
     # The allocation exponent is beta / (alpha + beta) per row.
     for r in t:
         assert abs(r["a"] - r["beta"] / (r["alpha"] + r["beta"])) < 1e-12
@@ -171,12 +172,12 @@ def test_bootstrap_sweep_equals_per_region_bootstrap_and_compiles_once(example):
     assert fits.law.alpha.shape == (3, R)
     # Region by region, the vmapped program reproduces bootstrap.bootstrap on that mask with the same
     # starts (replicate i uses fold_in(key, i) in both).
-    logN, logD, logL = ds.logs()
     full = bs.fit(ds)
-    pts = sens.fit_masks(jnp.asarray(sens.region_starts(ds, full_fit=full)), logN, logD, logL,
-                         jnp.asarray(masks, dtype=jnp.float64))
+    pts = sens.fit_masks(jnp.asarray(sens.region_starts(ds, full_fit=full)), ds.log_inputs(bs.Chinchilla),
+                         jnp.log(ds.loss), jnp.asarray(masks, dtype=jnp.float64), law=bs.Chinchilla)
     for i in range(3):
-        ref = bootstrap(key, ds, R, mask=masks[i], starts=default_starts(np.asarray(pts.x[i])), warn=False)
+        ref = bootstrap(key, ds, R, mask=masks[i], starts=default_starts(np.asarray(pts.x[i]), law=bs.Chinchilla),
+                        warn=False)
         keep = np.asarray(fits.valid[i])
         np.testing.assert_array_equal(keep, ref.converged)
         x = np.asarray(jax.vmap(lambda l: l.to_unconstrained())(
@@ -208,7 +209,7 @@ def test_nuts_sweep_runs_all_regions_through_one_compiled_sampler_and_never_hide
     with count_compiles() as compiles, pytest.warns(RuntimeWarning):
         t2 = sens.sweep(example, "min-compute", [1e19, 1e20], key=jax.random.key(1), **kw)
     assert compiles == [], f"{len(compiles)} XLA compilations for new regions"
-    assert t2["n_points"] == [72, 45]
+    assert t2["n_points"].tolist() == [72, 45]
     point = sens.sweep(example, "min-compute", [6e18, 3e19])
     for r, p in zip(t, point):
         assert r["converged"] is False and r["min_ess_bulk"] < 400 and "max_rhat" in r
@@ -312,3 +313,75 @@ def test_model_size_grouping_on_epoch(epoch_data):
     _, _, (m,) = sens.region_masks(epoch_data, "drop-smallest-models", [3])
     assert set(np.unique(g[~m])) == {0, 1, 2}
     assert math.isclose(epoch_data.N[m].min(), np.sort(np.unique(epoch_data.N[g == 3]))[0])
+
+
+# ---------------------------------------------------------------- a law defined only here
+
+
+class ComputeLaw(Law):
+    """L(C) = E + A C^-alpha: a 3-parameter law of compute only (no N, no D, no allocation)."""
+
+    name = "test_compute_power_sensitivity"
+    names = ("E", "A", "alpha")
+    inputs = ("C",)
+    support = {"E": "positive", "A": "positive", "alpha": "positive"}
+
+    def log_loss_from_logs(self, logC):
+        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
+
+    @classmethod
+    def start_box(cls):
+        return np.array([-1.0, 0.0, np.log(0.02)]), np.array([1.5, 15.0, np.log(1.0)])
+
+    @classmethod
+    def plausible_bounds(cls):
+        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
+
+
+COMPUTE_TRUE = ComputeLaw(E=1.7, A=1000.0, alpha=0.15)
+
+
+def test_point_sweep_of_a_compute_only_law_defined_in_the_test(example):
+    ds = bs.simulate(jax.random.key(3), COMPUTE_TRUE, example.N, example.D, noise=0.005)
+    cuts = [6e18, 3e19, 1e20]
+    before = sens._TRACES["fit_masks"]
+    t = sens.sweep(ds, "min-compute", cuts, law=ComputeLaw)
+    assert sens._TRACES["fit_masks"] == before + 1  # all regions: one compiled program
+    # The law's own columns: its free parameters, no derived quantities, no allocation columns.
+    assert t.meta["parameters"] == ["E", "A", "alpha"] and t.meta["derived"] == []
+    assert t.meta["allocation"] == [] and t.meta["law"] == ComputeLaw.name
+    for col in ("E", "E_lower", "A", "alpha", "alpha_upper"):
+        assert col in t.columns
+    assert not any(c.startswith(("N_opt", "tokens_per_param", "beta")) for c in t.columns)
+    assert t["n_points"].tolist() == [81, 63, 45] and all(t["converged"])
+    # Each region equals an independent fit of the same law on that subset (weights as a mask).
+    for i, c in enumerate(cuts):
+        keep = 6 * ds.N * ds.D >= c * (1 - 1e-9)
+        ref = bs.fit(ds, law=ComputeLaw, weights=keep.astype(float))
+        assert abs(t[i]["objective"] / float(ref.objective) - 1) < 1e-8
+        assert abs(t[i]["alpha"] / float(ref.law.alpha) - 1) < 1e-5
+    # Near the truth on 81 low-noise points.
+    assert abs(t[0]["alpha"] / 0.15 - 1) < 0.1 and abs(t[0]["E"] / 1.7 - 1) < 0.05
+    # Validity: 3 free parameters + 1 = 4 points suffice, and one model size is no objection for a
+    # law that does not read N.
+    N = np.array([1e8] * 6 + [2e8] * 2)
+    grid = bs.simulate(jax.random.key(4), COMPUTE_TRUE, N, np.logspace(9, 11, 8), noise=0.0)
+    one_size = N == 1e8
+    reasons = sens.check_regions(grid, ["four", "one size"], [np.arange(8) < 4, one_size], law=ComputeLaw)
+    assert reasons == [None, None]
+    with pytest.raises(ValueError, match=r"keeps 3 points \(need >= 4: 3 free parameters \+ 1\)"):
+        sens.check_regions(grid, ["three"], [np.arange(8) < 3], law=ComputeLaw)
+    with pytest.raises(ValueError, match="single model size"):
+        sens.check_regions(grid, ["one size"], [one_size])  # Chinchilla reads N: needs 2 sizes
+
+
+def test_fitting_choices_of_a_compute_only_law_report_its_parameters(example):
+    ds = bs.simulate(jax.random.key(3), COMPUTE_TRUE, example.N, example.D, noise=0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = sens.fitting_choices(ds, law=ComputeLaw, objectives=("squared-log",), start_grids=("coarse",))
+    assert [r["axis"] for r in t] == ["baseline", "objective", "starts"]
+    assert {"E", "A", "alpha", "objective"} <= set(t.columns) and "N_opt" not in t.columns
+    assert t.meta["spread"]["all"] == {}
+    with pytest.raises(ValueError, match="compute axis"):
+        sens.fitting_choices(ds, law=ComputeLaw, objectives=(), start_grids=(), compute={"x": ds.C})

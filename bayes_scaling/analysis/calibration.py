@@ -8,11 +8,11 @@ the standard error of an empirical coverage ``p`` is ``sqrt(p (1 - p) / n)``.
 
 Examples:
     >>> import jax
-    >>> from bayes_scaling import HOFFMANN_2022, nuts
+    >>> from bayes_scaling import HOFFMANN_2022, posterior
     >>> from bayes_scaling.data import chinchilla_design
     >>> N, D = chinchilla_design()
     >>> sc = [Scenario(HOFFMANN_2022, N, D, noise=0.01, label="hoffmann")]
-    >>> fit = lambda k, ds: nuts.sample(k, ds, warmup=300, samples=500, warn=False)
+    >>> fit = lambda k, ds: posterior.sample(k, ds, warmup=300, samples=500, warn=False)
     >>> res = coverage(jax.random.key(0), sc, fit, replicates=4)  # doctest: +SKIP
     >>> print(format_table(res))  # doctest: +SKIP
 
@@ -34,8 +34,10 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset, simulate
-from .laws import sample_shape
+from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset, simulate
+from ..laws import sample_shape
+from .columns import ALLOCATION
+from .columns import quantities as _quantities
 
 __all__ = ["DEFAULT_BUDGET", "CoverageResult", "Scenario", "coverage", "format_table", "quantities"]
 
@@ -60,34 +62,21 @@ class Scenario(NamedTuple):
     label: str = ""
 
 
-def _n_opt(law, C, k):
-    """N_opt(C) for C = k N D: predict.allocate, or the closed form G (C/k)^(beta/(alpha+beta))."""
-    try:
-        from .predict import allocate
-    except ImportError:  # pragma: no cover - predict ships with the package
-        alpha, beta = np.asarray(law.alpha), np.asarray(law.beta)
-        G = (alpha * np.asarray(law.A) / (beta * np.asarray(law.B))) ** (1.0 / (alpha + beta))
-        return G * (C / k) ** (beta / (alpha + beta))
-    return np.asarray(allocate(law, C, flops_per_param_token=k).N_opt)
-
-
 def quantities(law, budget: float = DEFAULT_BUDGET,
-               flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN) -> dict:
-    """E, alpha, beta, a = beta / (alpha + beta) and N_opt(budget), each of the law's sample shape.
+               flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, *, spec=None) -> dict:
+    """The checked quantities of a law value at its sample shape: parameters, derived, N_opt(budget).
 
-    N_opt follows Hoffmann et al. 2022, eq. 4: ``G (C/k)^(beta/(alpha+beta))`` with
-    ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+    Every free parameter of ``spec`` (default: all parameters of the law's form), the law's derived
+    quantities (:func:`bayes_scaling.laws.derived`, e.g. Chinchilla's a = beta / (alpha + beta) and
+    b), and, for a law of N and D, ``N_opt(<budget>)`` from :func:`bayes_scaling.prediction.allocate`
+    (for Chinchilla Hoffmann et al. 2022, eq. 4: ``G (C/k)^a`` with
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``).
     """
-    alpha = np.asarray(law.alpha, dtype=np.float64)
-    beta = np.asarray(law.beta, dtype=np.float64)
-    return {
-        "E": np.asarray(law.E, dtype=np.float64),
-        "alpha": alpha,
-        "beta": beta,
-        "a": beta / (alpha + beta),
-        f"N_opt({budget:.0e})": np.asarray(_n_opt(law, float(budget), float(flops_per_param_token)),
-                                           dtype=np.float64),
-    }
+    q = _quantities(law, budget, flops_per_param_token, spec=spec)
+    out = {name: np.asarray(v, dtype=np.float64) for name, v in q.items() if name not in ALLOCATION}
+    if "N_opt" in q:
+        out[f"N_opt({budget:.0e})"] = np.asarray(q["N_opt"], dtype=np.float64)
+    return out
 
 
 class CoverageResult(NamedTuple):
@@ -138,8 +127,8 @@ def _summaries(hits: dict, levels, names) -> list:
 
 def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: int = 16,
              levels: Sequence[float] = (0.5, 0.9), budget: float = DEFAULT_BUDGET,
-             flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, progress: Callable | None = None
-             ) -> CoverageResult:
+             flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, progress: Callable | None = None,
+             law=None) -> CoverageResult:
     """Simulate ``replicates`` datasets per scenario, fit each, count interval hits.
 
     Dataset ``r`` of scenario ``s`` uses ``k = fold_in(fold_in(key, s), r)``, split into a
@@ -149,12 +138,14 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
         key: JAX PRNG key.
         scenarios: the known laws, designs and noise levels.
         fit: ``fit(key, data) -> law samples`` (a law pytree with leading sample dimensions, or an
-            object with ``.law``, e.g. :class:`bayes_scaling.nuts.PosteriorResult`).
+            object with ``.law``, e.g. :class:`bayes_scaling.posterior.PosteriorResult`).
         replicates: datasets per scenario.
         levels: nominal central-interval levels.
         budget: compute budget (FLOP) for N_opt.
         flops_per_param_token: k in C = k N D.
         progress: optional ``progress(done, total, record)`` callback.
+        law: the fitted law spec, whose free parameters are checked (default: every parameter of
+            each scenario law's form).
 
     Returns:
         :class:`CoverageResult`.
@@ -173,7 +164,7 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
     total = len(scenarios) * replicates
     done = 0
     for s, sc in enumerate(scenarios):
-        truth = quantities(sc.law, budget, flops_per_param_token)
+        truth = quantities(sc.law, budget, flops_per_param_token, spec=law)
         names = tuple(truth)
         label = sc.label or f"scenario {s}"
         for r in range(replicates):
@@ -183,12 +174,12 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
             ds: Dataset = simulate(k_sim, sc.law, sc.N, sc.D, sc.noise, label=f"{label} #{r}")
             try:
                 fitted = fit(k_fit, ds)
-                law = _law_of(fitted)
+                fitted_law = _law_of(fitted)
             except Exception as exc:  # noqa: BLE001 - a failed fit is recorded and reported, not fatal
                 failures.append({"scenario": label, "replicate": r, "error": f"{type(exc).__name__}: {exc}"})
                 done += 1
                 continue
-            est = quantities(law, budget, flops_per_param_token)
+            est = quantities(fitted_law, budget, flops_per_param_token, spec=law)
             rec = {"scenario": label, "replicate": r, "seconds": time.perf_counter() - t0, "truth": {},
                    "hits": {}}
             diag = getattr(fitted, "diagnostics", None)

@@ -4,11 +4,11 @@ A scaling law is used to extrapolate, so the honest check of a fitting method is
 runs it has not seen that are *larger* than those it was fitted on. :func:`backtest` holds out every
 run above a compute (or parameter-count) threshold, fits the rest, and predicts each held-out loss
 with its predictive intervals (the law's uncertainty mixed with the fitted noise on log loss;
-:func:`bayes_scaling.predict.predict_loss`). It reports each point's relative error, whether it lies
-inside the 50% and 90% predictive intervals, and the overall coverage. :func:`rolling_backtest`
-steps the threshold up through the data's budgets, each fit seeing only smaller runs; all steps are
-fitted as one vectorised program (training sets are 0/1 masks, as in
-:mod:`bayes_scaling.sensitivity`).
+:func:`bayes_scaling.prediction.predict_loss`, at the law's own inputs). It reports each point's
+relative error, whether it lies inside the 50% and 90% predictive intervals, and the overall
+coverage. :func:`rolling_backtest` steps the threshold up through the data's budgets, each fit seeing
+only smaller runs; all steps are fitted as one vectorised program (training sets are 0/1 masks, as
+in :mod:`bayes_scaling.analysis.sweeps`).
 
 Methods: ``"bootstrap"`` (default: replicate laws and per-replicate noise sd), ``"nuts"``
 (posterior draws, noise sd and Student-t dof) or ``"point"`` (a point forecast; it has no noise
@@ -31,8 +31,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset
-from .sensitivity import Table, check_regions, fit_regions
+from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset
+from ..laws import describe, resolve
+from ..tables import Table
+from .region_fits import fit_regions
+from .regions import check_regions
 
 __all__ = ["backtest", "rolling_backtest", "holdout_masks", "default_thresholds", "BACKTEST_COLUMNS"]
 
@@ -81,7 +84,7 @@ def default_thresholds(data: Dataset, *, by: str = "compute",
 
 
 def backtest(data: Dataset, *, above_compute: float | None = None, above_params: float | None = None,
-             method: str = "bootstrap", key=None, replicates: int = 200,
+             method: str = "bootstrap", law="chinchilla", key=None, replicates: int = 200,
              flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, **fit_kwargs) -> Table:
     """Hold out the runs above a compute or parameter threshold, fit the rest, predict the held-out.
 
@@ -90,13 +93,14 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         above_compute: hold out runs with C = k N D above this (FLOP); or
         above_params: hold out runs with N above this.
         method: "bootstrap" (default), "nuts" or "point" (no interval, no coverage).
+        law: the law spec: a name (``"chinchilla"``), a Law subclass or a Constrained one.
         key: PRNG key (bootstrap, nuts).
         replicates: bootstrap replicates.
         flops_per_param_token: k in C = k N D.
-        **fit_kwargs: passed to :func:`bayes_scaling.sensitivity.fit_regions`.
+        **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
 
     Returns:
-        A :class:`~bayes_scaling.sensitivity.Table` with one row per held-out point (columns
+        A :class:`~bayes_scaling.tables.Table` with one row per held-out point (columns
         :data:`BACKTEST_COLUMNS`: observed and predicted loss, relative error (pred - obs) / obs, 50%
         and 90% predictive intervals, whether each holds the observation, the point's extrapolation
         distance in decades) and meta ``coverage`` ``{"0.5": x, "0.9": x}`` (``None`` for point
@@ -111,13 +115,14 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
     if (above_compute is None) == (above_params is None):
         raise ValueError("give exactly one of above_compute (C threshold) and above_params (N threshold)")
     by, thr = ("compute", above_compute) if above_compute is not None else ("params", above_params)
-    return _run(data, [thr], [None], by=by, method=method, key=key, replicates=replicates,
+    return _run(data, [thr], [None], by=by, method=method, spec=resolve(law), key=key, replicates=replicates,
                 flops_per_param_token=flops_per_param_token, rolling=False, **fit_kwargs)
 
 
 def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence[float] | None = None,
-                     horizon: str = "all", method: str = "bootstrap", key=None, replicates: int = 200,
-                     flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, **fit_kwargs) -> Table:
+                     horizon: str = "all", method: str = "bootstrap", law="chinchilla", key=None,
+                     replicates: int = 200, flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN,
+                     **fit_kwargs) -> Table:
     """Step the hold-out threshold up through the data's budgets; each fit sees only smaller runs.
 
     Args:
@@ -126,13 +131,14 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
         thresholds: increasing thresholds; default :func:`default_thresholds` (half-decade marks).
         horizon: "all" predicts every run above each threshold; "next" only the runs up to the next
             threshold (one step ahead).
-        method, key, replicates, flops_per_param_token, **fit_kwargs: as in :func:`backtest`.
+        method, law, key, replicates, flops_per_param_token, **fit_kwargs: as in :func:`backtest`.
 
     Returns:
-        A :class:`~bayes_scaling.sensitivity.Table` with one row per (threshold, held-out point),
-        meta ``coverage`` pooled over all rows, and ``steps``: per threshold n_train, n_holdout,
-        coverage and error summaries. Thresholds whose training set cannot be fitted (fewer than 6
-        points or one model size) or that hold out nothing are listed in ``skipped`` with a warning.
+        A :class:`~bayes_scaling.tables.Table` with one row per (threshold, held-out point), meta
+        ``coverage`` pooled over all rows, and ``steps``: per threshold n_train, n_holdout, coverage
+        and error summaries. Thresholds whose training set cannot be fitted (fewer points than the
+        law's free parameters + 1, or one model size for a law of N) or that hold out nothing are
+        listed in ``skipped`` with a warning.
     """
     if horizon not in ("all", "next"):
         raise ValueError(f"horizon must be 'all' or 'next'; got {horizon!r}")
@@ -143,28 +149,23 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
     if np.any(np.diff(thr) <= 0):
         raise ValueError(f"thresholds must be strictly increasing; got {thr.tolist()}")
     uppers = [None] * thr.size if horizon == "all" else list(thr[1:]) + [None]
-    return _run(data, list(thr), uppers, by=by, method=method, key=key, replicates=replicates,
-                flops_per_param_token=flops_per_param_token, rolling=True, horizon=horizon, **fit_kwargs)
+    return _run(data, list(thr), uppers, by=by, method=method, spec=resolve(law), key=key,
+                replicates=replicates, flops_per_param_token=flops_per_param_token, rolling=True,
+                horizon=horizon, **fit_kwargs)
 
 
-def _run(data, thresholds, uppers, *, by, method, key, replicates, flops_per_param_token, rolling,
-         horizon="all", **fit_kwargs):
-    pairs = [holdout_masks(data, t, by=by, upper=u, flops_per_param_token=flops_per_param_token)
-             for t, u in zip(thresholds, uppers)]
-    labels = [f"{'C' if by == 'compute' else 'N'} <= {t:.4g}" for t in thresholds]
-    train = np.stack([p[0] for p in pairs])
-    test = np.stack([p[1] for p in pairs])
-    reasons = check_regions(data, labels, train, on_invalid="skip" if rolling else "raise")
+def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
+    """Indices of the fittable steps and the skipped ones (with reasons); raises when not rolling."""
+    reasons = check_regions(data, labels, train, law=spec, on_invalid="skip" if rolling else "raise")
     skipped = []
     for i, (t, r) in enumerate(zip(thresholds, reasons)):
         if r is None and not test[i].any():
-            reasons[i] = "holds out no points"
-            r = reasons[i]
+            reasons[i] = r = "holds out no points"
             if not rolling:
-                largest = _axis(data, by, flops_per_param_token).max()
+                largest = _axis(data, by, k).max()
                 raise ValueError(f"nothing to hold out: no run has {'C' if by == 'compute' else 'N'} > "
                                  f"{t:.4g} (the largest is {largest:.4g})")
-            warnings.warn(f"threshold {t:.4g} holds out no points; skipped", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"threshold {t:.4g} holds out no points; skipped", RuntimeWarning, stacklevel=4)
         if r is not None:
             skipped.append({"threshold": float(t), "reason": f"training set {labels[i]!r} {r}"
                             if r != "holds out no points" else r})
@@ -172,15 +173,26 @@ def _run(data, thresholds, uppers, *, by, method, key, replicates, flops_per_par
     if not ok:
         raise ValueError("no threshold leaves a fittable training set and a non-empty hold-out set: "
                          + "; ".join(s["reason"] for s in skipped))
-    fits = fit_regions(data, train[ok], method=method, key=key, replicates=replicates, **fit_kwargs)
+    return ok, skipped
+
+
+def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_per_param_token, rolling,
+         horizon="all", **fit_kwargs):
+    k = flops_per_param_token
+    pairs = [holdout_masks(data, t, by=by, upper=u, flops_per_param_token=k) for t, u in zip(thresholds, uppers)]
+    labels = [f"{'C' if by == 'compute' else 'N'} <= {t:.4g}" for t in thresholds]
+    train = np.stack([p[0] for p in pairs])
+    test = np.stack([p[1] for p in pairs])
+    ok, skipped = _screen(data, thresholds, labels, train, test, by=by, k=k, rolling=rolling, spec=spec)
+    fits = fit_regions(data, train[ok], method=method, key=key, replicates=replicates, law=spec, **fit_kwargs)
     rows, steps = [], []
     for j, i in enumerate(ok):
-        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], flops_per_param_token)
+        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k)
         rows.extend(step_rows)
         steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),
                       "n_holdout": int(test[i].sum()), **fits.info[j], **_summaries(step_rows, method)})
-    meta = {"method": method, "by": by, "data": data.label, "n_total": data.n,
-            "flops_per_param_token": float(flops_per_param_token), **_summaries(rows, method)}
+    meta = {"method": method, "by": by, "law": spec.name, "law_spec": describe(spec), "data": data.label,
+            "n_total": data.n, "flops_per_param_token": float(k), **_summaries(rows, method)}
     if method == "bootstrap":
         meta["replicates"] = int(replicates)
     if rolling:
@@ -189,40 +201,51 @@ def _run(data, thresholds, uppers, *, by, method, key, replicates, flops_per_par
         meta.update({"threshold": float(thresholds[0]), "n_train": steps[0]["n_train"],
                      "n_holdout": steps[0]["n_holdout"], "fit": dict(fits.info[0])})
     _warn_fit(method, steps)
-    return Table(rows, columns=BACKTEST_COLUMNS, meta=meta)
+    return Table.from_rows(rows, columns=BACKTEST_COLUMNS, meta=meta)
+
+
+def _law_inputs(data, spec, rows):
+    """Query keywords for predict_loss: N and D, plus the law's other inputs (C, U) as in the data."""
+    out = {"N": data.N[rows], "D": data.D[rows]}
+    for name in spec.inputs:
+        if name not in out:
+            out[name] = data.column(name)[rows]
+    return out
 
 
 def _predict_rows(data, fits, j, test, threshold, k):
-    from .predict import predict_loss
+    from ..prediction import predict_loss
 
     law, sigma, nu = fits.region(j)
-    N, D, obs = data.N[test], data.D[test], data.loss[test]
+    query = _law_inputs(data, fits.spec, test)
+    N, D, obs = query["N"], query["D"], data.loss[test]
     train_data = (data.N[~test], data.D[~test])
     if fits.method == "point":
-        t = predict_loss(law, N, D, level=0.9, data=train_data)
+        t = predict_loss(law, **query, level=0.9, data=train_data)
         pred = np.asarray(t["estimate"])
         bounds = {lv: (np.full(N.shape, np.nan), np.full(N.shape, np.nan)) for lv in LEVELS}
     else:
         bounds = {}
         for lv in LEVELS:
-            t = predict_loss(law, N, D, sigma=sigma, nu=nu, level=lv, data=train_data)
+            t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data)
             bounds[lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
         pred = np.asarray(t["estimate"])
     ext = np.asarray(t["extrapolation_decades"])
-    rows = []
-    for i in range(N.size):
-        row = {"threshold": float(threshold), "N": float(N[i]), "D": float(D[i]), "C": float(k * N[i] * D[i]),
-               "loss": float(obs[i]), "predicted": float(pred[i]),
-               "rel_error": float((pred[i] - obs[i]) / obs[i])}
-        for lv in LEVELS:
-            lo, hi = bounds[lv][0][i], bounds[lv][1][i]
-            tag = f"{round(100 * lv)}"
-            row[f"lower_{tag}"] = None if not np.isfinite(lo) else float(lo)
-            row[f"upper_{tag}"] = None if not np.isfinite(hi) else float(hi)
-            row[f"in_{tag}"] = None if not (np.isfinite(lo) and np.isfinite(hi)) else bool(lo <= obs[i] <= hi)
-        row["extrapolation_decades"] = float(ext[i])
-        rows.append(row)
-    return rows
+    return [_row(threshold, N[i], D[i], k, obs[i], pred[i], {lv: (b[0][i], b[1][i]) for lv, b in bounds.items()},
+                 ext[i]) for i in range(N.size)]
+
+
+def _row(threshold, N, D, k, obs, pred, bounds, ext) -> dict:
+    row = {"threshold": float(threshold), "N": float(N), "D": float(D), "C": float(k * N * D),
+           "loss": float(obs), "predicted": float(pred), "rel_error": float((pred - obs) / obs)}
+    for lv in LEVELS:
+        lo, hi = bounds[lv]
+        tag = f"{round(100 * lv)}"
+        row[f"lower_{tag}"] = None if not np.isfinite(lo) else float(lo)
+        row[f"upper_{tag}"] = None if not np.isfinite(hi) else float(hi)
+        row[f"in_{tag}"] = None if not (np.isfinite(lo) and np.isfinite(hi)) else bool(lo <= obs <= hi)
+    row["extrapolation_decades"] = float(ext)
+    return row
 
 
 def _summaries(rows, method) -> dict:
