@@ -1,0 +1,8 @@
+"""``python -m bayes_scaling ...``: the same as ``bayes-scaling ...``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

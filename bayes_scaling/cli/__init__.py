@@ -1,0 +1,81 @@
+"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest``.
+
+Also ``python -m bayes_scaling`` and ``python -m bayes_scaling.cli``. Bad input exits with code 2
+and one line on stderr, never a traceback. ``--json`` prints one JSON object on stdout and nothing
+else (progress bars off). ``--law NAME`` picks a registered law form (:data:`bayes_scaling.laws.LAWS`).
+
+Each sub-command lives in its own module (:mod:`.fit`, :mod:`.bootstrap`, :mod:`.nuts`,
+:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`), imported only when it runs, so that a point
+fit never imports the posterior, artifact or plotting stacks (numpyro, arviz, matplotlib).
+This package imports the library; the library never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import CLIError
+from .parser import build_parser
+
+__all__ = ["main", "build_parser", "CLIError"]
+
+COMMANDS = ("fit", "predict", "sensitivity", "backtest")
+
+
+def _dispatch(args) -> None:
+    if args.command == "fit":
+        from .common import load_data
+
+        ds = load_data(args)
+        if args.method == "point":
+            from .fit import run
+        elif args.method == "nuts":
+            from .nuts import run
+        else:
+            from .bootstrap import run
+        return run(args, ds)
+    if args.command == "predict":
+        from .predict import run
+
+        return run(args)
+    if args.command == "sensitivity":
+        from .common import load_data
+        from .sensitivity import run
+
+        return run(args, load_data(args))
+    if args.command == "backtest":
+        from .backtest import run
+        from .common import load_data
+
+        return run(args, load_data(args))
+    raise CLIError(f"missing command: expected one of {', '.join(COMMANDS)}")
+
+
+def _one_line(exc) -> str:
+    msg = " ".join(str(exc).split())
+    return msg if msg.startswith("bayes-scaling") else f"bayes-scaling: error: {msg}"
+
+
+def main(argv=None) -> int:
+    """Run ``bayes-scaling`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    from ..data import DataError
+    from .common import enable_compilation_cache
+
+    try:
+        args = build_parser().parse_args(argv)
+        enable_compilation_cache()
+        _dispatch(args)
+    except CLIError as exc:
+        print(_one_line(str(exc).splitlines()[0] if str(exc) else exc), file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # stdout closed early (e.g. piped into `head`): not an input error
+        try:
+            sys.stdout = open(os.devnull, "w")  # silence the interpreter's flush at exit
+        except OSError:
+            pass
+        return 0
+    except (DataError, ValueError, FileNotFoundError, OSError) as exc:
+        print(_one_line(exc), file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,193 @@
+"""What every sub-command shares: user errors, data loading, warnings, summaries and output.
+
+JSON goes through :func:`bayes_scaling.tables.dumps` (the package's one JSON encoder: NaN -> null,
++-inf -> "inf"/"-inf"). Parameter and derived-quantity names come from the law, never from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import os
+import sys
+import warnings
+
+__all__ = [
+    "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
+    "summarize", "format_params", "derived_note", "enable_compilation_cache", "seed_key",
+]
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    print(f"bayes-scaling: warning: {message}", file=sys.stderr)
+
+
+def caught(fn, *args, **kwargs):
+    """Run ``fn`` and return ``(result, messages)``, printing each distinct warning as one line.
+
+    Deprecation and future warnings of dependencies are dropped; the rest are collapsed onto one
+    line each, in order, without repeats.
+    """
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        out = fn(*args, **kwargs)
+    msgs = []
+    for w in got:
+        if issubclass(w.category, (DeprecationWarning, FutureWarning)):
+            continue
+        msg = " ".join(str(w.message).split())
+        if msg not in msgs:
+            msgs.append(msg)
+    for m in msgs:
+        warn(m)
+    return out, msgs
+
+
+def emit_json(obj) -> None:
+    """Print ``obj`` as one strict JSON object on stdout."""
+    from ..tables import dumps
+
+    print(dumps(obj))
+
+
+def seed_key(args):
+    """The JAX PRNG key of ``--seed``."""
+    import jax
+
+    return jax.random.key(args.seed)
+
+
+# --------------------------------------------------------------------------------------- laws
+
+
+def resolve_law(name):
+    """The law spec of ``--law`` (a name from :data:`bayes_scaling.laws.LAWS`)."""
+    from ..laws import resolve
+
+    try:
+        return resolve(name)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"--law: {exc}") from None
+
+
+def law_title(law) -> str:
+    """The heading name of a law spec or value: its form's class name (e.g. ``Chinchilla``)."""
+    from ..laws import Law, form_of
+
+    spec = type(law) if isinstance(law, Law) else law
+    return form_of(spec).__name__
+
+
+def derived_note(law) -> str:
+    """The law's own one-line description of its derived quantities ('' when it gives none)."""
+    from ..laws import Law, form_of
+
+    form = form_of(type(law) if isinstance(law, Law) else law)
+    doc = (form.derived.__doc__ or "") if form.derived is not Law.derived else ""
+    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+
+
+def summarize(law, level: float | None = None) -> tuple[dict, dict]:
+    """``(params, derived)``: ``{name: {"estimate"[, "lower", "upper", "sd"]}}`` for the law's
+    parameters and for its derived quantities, at any sample shape (a point law: estimates only)."""
+    from ..laws import derived, sample_shape
+    from ..summary import summarize_array, summarize_law
+
+    lev = 0.95 if level is None else level
+    point = sample_shape(law) == ()
+    params = summarize_law(law, lev)
+    extra = {k: summarize_array(v, lev, point) for k, v in derived(law).items() if k not in params}
+    return params, extra
+
+
+def format_params(params: dict, level: float | None = None, label: str = "param") -> str:
+    """A readable table of ``{name: {"estimate", "lower", "upper", "sd"}}``."""
+    has_int = any("lower" in v for v in params.values())
+    width = max([8, len(label)] + [len(n) for n in params])
+    lines = []
+    if has_int:
+        lines.append(f"{label:>{width}}  {'estimate':>12}  {'lower':>12}  {'upper':>12}  {'sd':>10}")
+        if level is not None:
+            lines[0] += f"   ({level:.0%} central interval)"
+    else:
+        lines.append(f"{label:>{width}}  {'estimate':>12}")
+    for name, v in params.items():
+        row = f"{name:>{width}}  {v['estimate']:>12.6g}"
+        if has_int:
+            row += f"  {v['lower']:>12.6g}  {v['upper']:>12.6g}  {v['sd']:>10.4g}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def format_derived(law, derived: dict, level: float | None = None) -> str:
+    """The derived quantities, headed by the law's description of them ('' when there are none)."""
+    if not derived:
+        return ""
+    note = derived_note(law).rstrip(".")
+    note = f" ({note})" if note else ""
+    if all(set(v) == {"estimate"} for v in derived.values()):
+        values = ", ".join(f"{k} = {v['estimate']:.4f}" for k, v in derived.items())
+        return f"derived quantities: {values}{note}"
+    return f"derived quantities{note}:\n" + format_params(derived, level, label="derived")
+
+
+# --------------------------------------------------------------------------------------- data
+
+
+def load_data(args):
+    """The dataset named by the arguments, with any row filtering reported on stderr."""
+    import numpy as np
+
+    from .. import data as data_mod
+
+    if args.example and args.data:
+        raise CLIError("give a DATA file or --example, not both")
+    if args.example:
+        ds = data_mod.example_data()
+    elif args.data:
+        ds = data_mod.from_csv(args.data, n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col,
+                               loss_col=args.loss_col, flops_per_param_token=args.flops_per_param_token)
+    else:
+        raise CLIError("missing DATA: give a CSV file or --example")
+    k = getattr(args, "drop_top_loss", 0) or 0
+    if k < 0:
+        raise CLIError(f"--drop-top-loss must be >= 0; got {k}")
+    if k:
+        if k >= ds.n:
+            raise CLIError(f"--drop-top-loss {k} would drop all {ds.n} rows")
+        keep = np.argsort(np.argsort(-ds.loss, kind="stable"), kind="stable") >= k
+        ds = ds.subset(keep)
+        print(f"bayes-scaling: dropped {k} highest-loss rows (--drop-top-loss); {ds.n} remain",
+              file=sys.stderr)
+    return ds
+
+
+def reload_data(args, **columns):
+    """Reload the CSV with other column choices, applying the same row filter as :func:`load_data`."""
+    if not args.data:
+        raise CLIError("alternative columns need a DATA file (not --example)")
+    a = copy.copy(args)
+    for k, v in columns.items():
+        setattr(a, k, v)
+    with contextlib.redirect_stderr(io.StringIO()):
+        return load_data(a)
+
+
+def enable_compilation_cache() -> None:
+    """Persist XLA compilations so that a second CLI call does not recompile."""
+    import jax
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "bayes_scaling", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    except OSError:
+        pass  # a read-only home only costs the cache

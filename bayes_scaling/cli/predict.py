@@ -1,0 +1,201 @@
+"""``bayes-scaling predict``: loss forecasts, compute-optimal allocation and target-loss compute.
+
+The source is a fit artifact (``.nc`` from ``fit --method point|nuts|bootstrap --out``) or a law typed
+in with ``--params NAME=VALUE,...`` (the parameters of ``--law``, default chinchilla). An artifact's
+``sigma``/``nu`` posterior variables and ``likelihood`` attribute give the noise model of the
+predictive interval; its ``constant_data`` give the data range for the extrapolation flag. An artifact
+holding a single draw is a point fit: estimates only, with ``lower``/``upper`` null in JSON.
+``--at`` takes the law's inputs in its order (``N,D`` for chinchilla, ``C`` for a compute-only law);
+``--at`` and ``--compute`` accumulate when repeated.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .common import CLIError, caught, emit_json, resolve_law
+
+__all__ = ["run", "Source", "load_source", "parse_params", "parse_at"]
+
+_LIKELIHOODS = ("normal", "student-t", "huber")
+
+
+class Source(NamedTuple):
+    """A law to predict from, with its noise model and data range."""
+
+    law: object
+    sigma: object  # None, or an array of the law's sample shape
+    nu: object  # None (Gaussian), or per-sample Student-t dof
+    data: object  # None, or the fitted Dataset (for the extrapolation distance)
+    description: str
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise CLIError(f"{what}: expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise CLIError(f"{what}: expected a finite number, got {text!r}")
+    return v
+
+
+def parse_params(text: str, law="chinchilla"):
+    """``"NAME=VALUE,..."`` with every parameter of ``law`` once -> a law value with scalar leaves.
+
+    Missing, unknown or repeated names, non-numbers and non-positive values of positive parameters
+    raise :class:`CLIError` naming them.
+
+    Examples:
+        >>> parse_params("E=1.69,A=406.4,B=410.7,alpha=0.34,beta=0.28")
+        Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    """
+    import jax.numpy as jnp
+
+    from ..laws import form_of
+
+    cls = form_of(resolve_law(law))
+    expected = ",".join(f"{n}=x" for n in cls.names)
+    values = {}
+    for part in text.split(","):
+        name, sep, val = part.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise CLIError(f"--params: expected {expected}; got the item {part.strip()!r} in {text!r}")
+        if name not in cls.names:
+            raise CLIError(f"--params: unknown parameter {name!r} of the {cls.name} law; expected {expected}")
+        if name in values:
+            raise CLIError(f"--params: {name} is given twice")
+        values[name] = _number(val.strip(), f"--params {name}")
+    missing = [n for n in cls.names if n not in values]
+    if missing:
+        raise CLIError(f"--params: missing {', '.join(missing)}; expected {expected}")
+    bad = [n for n in cls.names if cls.support.get(n) == "positive" and not values[n] > 0]
+    if bad:
+        raise CLIError(f"--params: {', '.join(f'{n}={values[n]:g}' for n in bad)} must be > 0 "
+                       f"(positive parameters of the {cls.name} law)")
+    return cls(**{n: jnp.float64(values[n]) for n in cls.names})
+
+
+def parse_at(text: str, inputs=("N", "D")) -> tuple[float, ...]:
+    """``"7e10,1.4e12"`` -> the law's inputs (in ``inputs`` order), each positive and finite."""
+    want = ",".join(inputs)
+    parts = text.split(",")
+    if len(parts) != len(inputs):
+        raise CLIError(f"--at expects {want} ({len(inputs)} positive number(s) separated by commas); "
+                       f"got {text!r}")
+    vals = tuple(_number(p.strip(), f"--at {text!r}") for p in parts)
+    if not all(v > 0 for v in vals):
+        raise CLIError(f"--at expects positive {want}; got {text!r}")
+    return vals
+
+
+def _squeeze(x):
+    import jax.numpy as jnp
+
+    return None if x is None else jnp.reshape(jnp.asarray(x), ())
+
+
+def _noise(path, post, attrs, shape):
+    """``(sigma, nu, likelihood)`` of an artifact's posterior group, checked against the draws."""
+    sigma = np.asarray(post["sigma"].values, dtype=np.float64) if "sigma" in post else None
+    nu = np.asarray(post["nu"].values, dtype=np.float64) if "nu" in post else None
+    if nu is None and "nu" in attrs:
+        nu = np.full(shape, float(attrs["nu"]))
+    likelihood = attrs.get("likelihood")
+    if likelihood is None:
+        likelihood = "student-t" if nu is not None else "normal"
+    if likelihood not in _LIKELIHOODS:
+        raise ValueError(f"{path}: unknown likelihood {likelihood!r}; expected 'normal' or 'student-t'")
+    if likelihood == "student-t" and sigma is not None and nu is None:
+        raise ValueError(f"{path}: likelihood is student-t but the artifact holds no nu")
+    if likelihood != "student-t":
+        nu = None
+    for name, x in (("sigma", sigma), ("nu", nu)):
+        if x is not None and x.shape != shape:
+            raise ValueError(f"{path}: {name} has shape {x.shape}; the law's draws have shape {shape}")
+    return sigma, nu, likelihood
+
+
+def _fitted_data(idata):
+    """The fitted data of an artifact (for the extrapolation distance), or None."""
+    from ..data import Dataset
+
+    if not hasattr(idata, "constant_data"):
+        return None
+    cd = idata.constant_data
+    if not {"N", "D"} <= set(cd.data_vars):
+        return None
+    N, D = (np.asarray(cd[k].values, dtype=np.float64) for k in ("N", "D"))
+    loss = np.ones_like(N)
+    if hasattr(idata, "observed_data") and "log_loss" in idata.observed_data:
+        loss = np.exp(np.asarray(idata.observed_data["log_loss"].values, dtype=np.float64))
+    U = np.asarray(cd["U"].values, dtype=np.float64) if "U" in cd.data_vars else None
+    return Dataset(N, D, loss, "", U)
+
+
+def _from_artifact(path, law_name):
+    import jax
+    import jax.numpy as jnp
+
+    from .. import artifacts
+    from ..laws import sample_shape
+
+    idata = artifacts.load(path)
+    if not hasattr(idata, "posterior"):
+        raise ValueError(f"{path} has no posterior group; it is not a bayes_scaling fit artifact")
+    law = artifacts.law_from_idata(idata)
+    attrs = dict(idata.posterior.attrs)
+    recorded = attrs.get("law", type(law).name)
+    if law_name is not None and law_name != recorded:
+        raise CLIError(f"--law {law_name} does not match the artifact's law {recorded!r}; drop --law")
+    shape = sample_shape(law)
+    sigma, nu, likelihood = _noise(path, idata.posterior, attrs, shape)
+    data = _fitted_data(idata)
+    if int(np.prod(shape)) == 1:  # a point fit: estimates only
+        law = jax.tree_util.tree_map(_squeeze, law)
+        sigma, nu = _squeeze(sigma), _squeeze(nu)
+    desc = (f"{path}: {recorded} law, {attrs.get('method', 'unknown method')}, "
+            f"{' x '.join(map(str, shape))} draw(s)")
+    if data is not None:
+        desc += f"; fitted on {data.n} points"
+    if sigma is not None:
+        desc += f"; noise model {likelihood}"
+    return Source(law, None if sigma is None else jnp.asarray(sigma),
+                  None if nu is None else jnp.asarray(nu), data, desc)
+
+
+def load_source(args) -> Source:
+    """The law (and noise model, data range) named by SOURCE or ``--params``."""
+    if args.source and args.params:
+        raise CLIError("give a fit artifact SOURCE or --params, not both")
+    if not args.source and not args.params:
+        from ..laws import form_of
+
+        names = form_of(resolve_law(args.law or "chinchilla")).names
+        raise CLIError("missing SOURCE: give a fit artifact (.nc) or --params "
+                       + ",".join(f"{n}=.." for n in names))
+    if args.params:
+        law = parse_params(args.params, args.law or "chinchilla")
+        desc = (f"{type(law).name} law given with --params: "
+                + ", ".join(f"{n}={float(getattr(law, n)):g}" for n in law.names))
+        return Source(law, None, None, None, desc)
+    return _from_artifact(args.source, args.law)
+
+
+def run(args) -> None:
+    """Load the source, predict what the arguments ask for, and report (text or ``--json``)."""
+    from .predict_report import build_report, format_report
+
+    src = load_source(args)
+    at = [parse_at(s, type(src.law).inputs) for s in args.at]
+    k = args.flops_per_param_token
+    rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
+                    level=args.level, k=k)
+    if args.json:
+        emit_json(rep)
+    else:
+        print(format_report(rep, src, k))

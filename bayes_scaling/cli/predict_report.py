@@ -1,0 +1,177 @@
+"""The report of ``bayes-scaling predict``: one JSON-safe dict and its text rendering.
+
+Shape of the report (``--json``)::
+
+    {"level": 0.9,
+     "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
+     "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
+     "loss": [{<the law's inputs>, "estimate", "lower", "upper", "predictive_lower",
+               "predictive_upper", "extrapolation_decades"}, ...],
+     "target": null | {"loss", "reachable_probability", "compute": IV, "N_opt": IV, "D_opt": IV,
+                       "prob_reach": [{"compute", "probability"}, ...]}}
+
+where IV is ``{"estimate", "lower", "upper"}`` (``lower``/``upper`` null for a point law).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .common import CLIError
+
+__all__ = ["build_report", "format_report"]
+
+
+def _iv(row: dict, name: str) -> dict:
+    return {"estimate": row[name], "lower": row.get(f"{name}_lower"), "upper": row.get(f"{name}_upper")}
+
+
+def _quantities(table, skip=()) -> list[str]:
+    """The summarised quantities of a table (columns with ``_lower``/``_upper`` companions)."""
+    cols = table.columns
+    return [c for c in cols if c not in skip and f"{c}_lower" in cols and f"{c}_upper" in cols]
+
+
+def _exponents(P, law, nd, level) -> dict:
+    """Closed-form allocation exponents (``{}`` when the law has none)."""
+    from ..tables import jsonable
+
+    if getattr(type(law), "closed_exponents", None) is None:
+        return {}
+    ex = P.exponents(law)
+    out = {}
+    for name in getattr(ex, "_fields", ("a", "b")):
+        iv = P.summarize(getattr(ex, name), nd, level, name=name)
+        out[name] = jsonable({"estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper})
+    return out
+
+
+def _allocation(P, law, C, level, k) -> list[dict]:
+    inputs = type(law).inputs
+    if not {"N", "D"} <= set(inputs):
+        raise CLIError(f"--compute: the {type(law).name} law has inputs {','.join(inputs)}, so there is no "
+                       "compute-optimal split into N and D; use --at to predict its loss")
+    table = P.allocation_table(law, C, flops_per_param_token=k, level=level)
+    names = _quantities(table, skip=("compute",))
+    return [{"compute": row["compute"], **{f: _iv(row, f) for f in names}} for row in table.rows]
+
+
+def _loss(P, src, at, level, k) -> list[dict]:
+    inputs = type(src.law).inputs
+    cols = np.asarray(at, dtype=np.float64).T
+    named = dict(zip(inputs, cols))
+    table = P.predict_loss(src.law, **named, sigma=src.sigma, nu=src.nu, level=level, data=src.data)
+    return table.to_records()
+
+
+def _target(P, law, target_loss, C, level, k) -> dict:
+    tt = P.target_table(law, [target_loss], flops_per_param_token=k, level=level)
+    rec = tt.to_records()[0]
+    target = {"loss": float(target_loss), "reachable_probability": rec["prob_reachable"]}
+    for name in _quantities(tt):
+        target[name] = _iv(rec, name)
+    target["prob_reach"] = []
+    if C.size:
+        p = P.prob_reach(law, target_loss, C, k)
+        target["prob_reach"] = [{"compute": float(c), "probability": float(v)} for c, v in zip(C, p)]
+    return target
+
+
+def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0) -> dict:
+    """The JSON report of ``bayes-scaling predict`` (see the module docstring for its shape)."""
+    from .. import prediction as P
+    from ..laws import sample_shape
+
+    nd = len(sample_shape(src.law))
+    C = np.asarray(compute, dtype=np.float64)
+    return {
+        "level": level,
+        "allocation": _allocation(P, src.law, C, level, k) if C.size else [],
+        "exponents": _exponents(P, src.law, nd, level),
+        "loss": _loss(P, src, at, level, k) if at else [],
+        "target": None if target_loss is None else _target(P, src.law, target_loss, C, level, k),
+    }
+
+
+# ---------------------------------------------------------------------------------------- text
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.5g}"
+
+
+def _fmt_iv(d: dict) -> str:
+    s = _fmt(d["estimate"])
+    if d.get("lower") is not None or d.get("upper") is not None:
+        s += f" [{_fmt(d['lower'])}, {_fmt(d['upper'])}]"
+    return s
+
+
+def _table(header, rows) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return ["  " + line for line in lines]
+
+
+_SHORT = {"tokens_per_param": "D/N"}
+
+
+def _allocation_lines(rep, k) -> list[str]:
+    names = [f for f in rep["allocation"][0] if f != "compute"]
+    rows = [[_fmt(r["compute"])] + [_fmt_iv(r[f]) for f in names] for r in rep["allocation"]]
+    return [f"\nCompute-optimal allocation (C = {k:g} N D):"] + _table(
+        ["compute"] + [_SHORT.get(f, f) for f in names], rows)
+
+
+def _loss_lines(rep, src) -> list[str]:
+    inputs = list(type(src.law).inputs)
+    rows = []
+    for r in rep["loss"]:
+        mean = _fmt_iv({"estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"]})
+        pred = "-" if r["predictive_lower"] is None else \
+            f"[{_fmt(r['predictive_lower'])}, {_fmt(r['predictive_upper'])}]"
+        ext = "-" if r["extrapolation_decades"] is None else f"{r['extrapolation_decades']:.2f}"
+        rows.append([_fmt(r.get(n)) for n in inputs] + [mean, pred, ext])
+    lines = [f"\nLoss at ({', '.join(inputs)}):"]
+    lines += _table(inputs + ["loss (mean law)", "predictive", "decades outside data"], rows)
+    if src.sigma is None:
+        lines.append("  (no fitted noise in the source: no predictive interval)")
+    if src.data is None:
+        lines.append("  (no data range in the source: no extrapolation distance)")
+    return lines
+
+
+def _target_lines(t) -> list[str]:
+    lines = [f"\nTarget loss {t['loss']:g}: reachable (above the irreducible loss) with "
+             f"probability {t['reachable_probability']:.3g}"]
+    where = ", ".join(f"{n} {_fmt_iv(t[n])}" for n in ("N_opt", "D_opt") if n in t)
+    lines.append(f"  minimal compute {_fmt_iv(t['compute'])} FLOP" + (f", with {where}" if where else ""))
+    for r in t["prob_reach"]:
+        lines.append(f"  P(compute {r['compute']:.4g} reaches it) = {r['probability']:.3g}")
+    return lines
+
+
+def format_report(rep: dict, src, k: float = 6.0) -> str:
+    """A readable text version of :func:`build_report`'s output."""
+    from ..laws import sample_shape
+
+    level = rep["level"]
+    lines = [f"Source: {src.description}"]
+    lines.append("Point law: estimates only." if sample_shape(src.law) == () else
+                 f"Estimates are medians over draws; [lower, upper] is the {level:.0%} central interval.")
+    ex = rep["exponents"]
+    if ex:
+        lines.append("Allocation exponents (N_opt ~ C^a, D_opt ~ C^b): "
+                     + ", ".join(f"{n} = {_fmt_iv(v)}" for n, v in ex.items()))
+    if rep["allocation"]:
+        lines += _allocation_lines(rep, k)
+    if rep["loss"]:
+        lines += _loss_lines(rep, src)
+    if rep["target"] is not None:
+        lines += _target_lines(rep["target"])
+    return "\n".join(lines)
