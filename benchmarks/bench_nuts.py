@@ -7,14 +7,14 @@ a, sigma, nu (ArviZ), divergences, and min-ESS per second (first call, compilati
 second call, run only).
 
 Variants (all sample the SAME posterior: Student-t noise on log loss, the default priors of
-``bayes_scaling.nuts``, so medians agree):
+``bayes_scaling.posterior`` for the Chinchilla law, so medians agree):
 
 * ``numpyro-uncentred-diag``: the baseline, plain numpyro ``MCMC(NUTS(...))`` on log E, log A, log B,
   alpha, beta (flat sites plus the priors as factors), diagonal mass matrix, numpyro's default
   initialisation (uniform in (-2, 2) in unconstrained space).
 * ``numpyro-uncentred-dense``, ``numpyro-centred-diag``, ``numpyro-centred-dense``: the geometry
-  choices one at a time, still numpyro's sampler (``centred`` = ``bayes_scaling.nuts.model``).
-* ``engine-centred-diag``, ``engine-centred-dense``: ``bayes_scaling.nuts.sample`` (the package's
+  choices one at a time, still numpyro's sampler (``centred`` = ``bayes_scaling.posterior.model``).
+* ``engine-centred-diag``, ``engine-centred-dense``: ``bayes_scaling.posterior.sample`` (the package's
   one-loop engine: BFGS mode search, Laplace metric, Stan windowed adaptation) with
   ``geometry="centred"`` (sampling log E, log A_c, log B_c).
 * ``engine-level-dense``: the defaults (level coordinates log L_c, log A_c/E, log B_c/E; dense).
@@ -56,9 +56,9 @@ CHAINS, WARMUP, SAMPLES = 4, 1000, 1000
 
 
 def _uncentred_model(logN, logD, log_loss=None, likelihood="student-t"):
-    """The baseline: sites on (log E, log A, log B) and alpha, beta; the same priors as nuts.model.
+    """The baseline: sites on (log E, log A, log B) and alpha, beta; the same priors as posterior.model.
 
-    Flat sites plus factors give exactly the density of bayes_scaling.nuts.model in other
+    Flat sites plus factors give exactly the density of bayes_scaling.posterior.model in other
     coordinates (the map (log A_c, alpha) -> (log A, alpha) is a shear with unit Jacobian).
     """
     import jax.numpy as jnp
@@ -66,9 +66,10 @@ def _uncentred_model(logN, logD, log_loss=None, likelihood="student-t"):
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
 
-    from bayes_scaling.nuts import default_priors
+    from bayes_scaling.laws import Chinchilla
+    from bayes_scaling.posterior import default_priors
 
-    p = default_priors()
+    p = default_priors(Chinchilla)
     cN, cD = jnp.mean(logN), jnp.mean(logD)
     flat = dist.ImproperUniform(constraints.real, (), ())
     e = numpyro.sample("e", flat)
@@ -94,9 +95,11 @@ def _uncentred_model(logN, logD, log_loss=None, likelihood="student-t"):
 def _numpyro_runner(name):
     from numpyro.infer import MCMC, NUTS
 
-    from bayes_scaling import nuts
+    from bayes_scaling import posterior as nuts
+    from bayes_scaling.laws import Chinchilla
 
-    model = _uncentred_model if "uncentred" in name else nuts.model
+    uncentred = "uncentred" in name
+    model = _uncentred_model if uncentred else nuts.model
     kernel = NUTS(model, dense_mass="dense" in name)  # numpyro defaults otherwise (target acceptance 0.8)
     mcmc = MCMC(kernel, num_warmup=WARMUP, num_samples=SAMPLES, num_chains=CHAINS, chain_method="vectorized",
                 progress_bar=False, jit_model_args=True)
@@ -105,10 +108,11 @@ def _numpyro_runner(name):
         import numpy as np
 
         logN, logD, logL = ds.logs()
-        mcmc.run(key, logN, logD, logL, extra_fields=("diverging", "num_steps"))
+        args = (logN, logD, logL) if uncentred else (ds.log_inputs(Chinchilla), logL)
+        mcmc.run(key, *args, extra_fields=("diverging", "num_steps"))
         s = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
         ex = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
-        law = nuts.Chinchilla(E=s["E"], A=s["A"], B=s["B"], alpha=s["alpha"], beta=s["beta"])
+        law = Chinchilla(E=s["E"], A=s["A"], B=s["B"], alpha=s["alpha"], beta=s["beta"])
         steps = ex["num_steps"]
         stats = {"diverging": ex["diverging"], "tree_depth": np.floor(np.log2(np.maximum(steps, 1))) + 1}
         d = nuts.diagnose(law, s["sigma"], s["nu"], stats)
@@ -118,7 +122,7 @@ def _numpyro_runner(name):
 
 
 def _engine_runner(name):
-    from bayes_scaling import nuts
+    from bayes_scaling import posterior as nuts
 
     lik = "normal" if name.endswith("normal") else "student-t"
 

@@ -16,9 +16,12 @@ import pytest
 from conftest import shared_path
 
 import bayes_scaling as bs
-from bayes_scaling import _hmc, nuts
+from bayes_scaling import nuts
 from bayes_scaling.artifacts import import_arviz
-from bayes_scaling.laws import Chinchilla
+from bayes_scaling.laws import Chinchilla, Constrained, Law, describe
+from bayes_scaling.posterior import diagnostics, engine
+from bayes_scaling.posterior.numpyro_model import resolve_priors
+from bayes_scaling.posterior.potential import potential, potential_numpyro
 
 az = import_arviz()
 
@@ -42,13 +45,13 @@ def epoch_posterior(epoch_data):
 @pytest.mark.parametrize("likelihood", ["student-t", "normal"])
 def test_fast_potential_equals_numpyro_model(epoch_data, likelihood):
     """The sampler's hand-written gradient path is numpyro's potential_energy of ``model``."""
-    logN, logD, logL = epoch_data.logs()
+    logX, logL = epoch_data.log_inputs(Chinchilla), jnp.log(epoch_data.loss)
     w = jnp.asarray(np.random.default_rng(1).integers(0, 3, epoch_data.n).astype(float))
     priors = {"alpha": dist.Gamma(3.0, 8.0), "sigma": dist.Exponential(50.0)}  # other supports
     for weights, pri in ((None, None), (w, priors)):
-        p = nuts._resolve_priors(pri, likelihood)
-        fast = jax.jit(jax.value_and_grad(nuts._potential(logN, logD, logL, weights, p, likelihood)))
-        ref = jax.jit(jax.value_and_grad(nuts._potential_numpyro(logN, logD, logL, weights, p, likelihood)))
+        p = resolve_priors(Chinchilla, pri, likelihood)
+        fast = jax.jit(jax.value_and_grad(potential(Chinchilla, logX, logL, weights, p, likelihood)))
+        ref = jax.jit(jax.value_and_grad(potential_numpyro(Chinchilla, logX, logL, weights, p, likelihood)))
         for z in jax.random.normal(jax.random.key(2), (4, len(p))) * 0.5:
             (u1, g1), (u2, g2) = fast(z), ref(z)
             # float64 summation of ~240 terms of size ~1e3: agreement to ~1e-12 relative
@@ -56,22 +59,41 @@ def test_fast_potential_equals_numpyro_model(epoch_data, likelihood):
             np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(g2))))
 
 
+@pytest.mark.parametrize("likelihood", ["student-t", "normal"])
+def test_generic_potential_equals_fast_path(epoch_data, likelihood):
+    """The generic path (the law's log_loss_from_logs, autodiff) is Chinchilla's hand-written fast path."""
+    logX, logL = epoch_data.log_inputs(Chinchilla), jnp.log(epoch_data.loss)
+    w = jnp.asarray(np.random.default_rng(1).integers(0, 3, epoch_data.n).astype(float))
+    priors = {"alpha": dist.Gamma(3.0, 8.0), "sigma": dist.Exponential(50.0)}  # other supports
+    for weights, pri in ((None, None), (w, priors)):
+        p = resolve_priors(Chinchilla, pri, likelihood)
+        fast = jax.jit(jax.value_and_grad(potential(Chinchilla, logX, logL, weights, p, likelihood)))
+        generic = jax.jit(jax.value_and_grad(potential(Chinchilla, logX, logL, weights, p, likelihood,
+                                                       fast=False)))
+        for z in jax.random.normal(jax.random.key(2), (4, len(p))) * 0.5:
+            (u1, g1), (u2, g2) = fast(z), generic(z)
+            assert abs(float(u1 - u2)) <= 1e-9 * max(1.0, abs(float(u2)))
+            np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(g2))))
+
+
 def test_level_coordinates_are_a_unit_jacobian_bijection():
     """The sampler's level coordinates: exact inverse, and |det J| = 1 (so no density correction)."""
+    fp = Chinchilla.nuts_fast_path()
     for z in jax.random.normal(jax.random.key(7), (5, 7)) * 2.0:
-        v = nuts._to_level(z)
-        np.testing.assert_allclose(nuts._from_level(v), z, rtol=0, atol=1e-12)
+        v = fp.to_level(z)
+        np.testing.assert_allclose(fp.from_level(v), z, rtol=0, atol=1e-12)
         assert float(v[0]) == pytest.approx(float(jnp.log(jnp.sum(jnp.exp(z[:3])))), rel=1e-12)
-        assert abs(float(jnp.linalg.det(jax.jacfwd(nuts._from_level)(v)))) == pytest.approx(1.0, abs=1e-12)
+        assert abs(float(jnp.linalg.det(jax.jacfwd(fp.from_level)(v)))) == pytest.approx(1.0, abs=1e-12)
 
 
 def test_zero_weights_mask_points_out(epoch_data):
     """A 0/1 weight mask gives exactly the posterior of the subset (same centre, same terms)."""
     keep = epoch_data.N < np.quantile(epoch_data.N, 0.6)
     sub = epoch_data.subset(keep)
-    p = nuts._resolve_priors(None)
-    full = jax.jit(nuts._potential(*epoch_data.logs(), jnp.asarray(keep, float), p, "student-t"))
-    part = jax.jit(nuts._potential(*sub.logs(), None, p, "student-t"))
+    p = resolve_priors(Chinchilla, None)
+    full = jax.jit(potential(Chinchilla, epoch_data.log_inputs(Chinchilla), jnp.log(epoch_data.loss),
+                             jnp.asarray(keep, float), p, "student-t"))
+    part = jax.jit(potential(Chinchilla, sub.log_inputs(Chinchilla), jnp.log(sub.loss), None, p, "student-t"))
     for z in jax.random.normal(jax.random.key(3), (3, 7)) * 0.3:
         assert abs(float(full(z) - part(z))) <= 1e-9 * abs(float(part(z)))
 
@@ -137,9 +159,9 @@ def test_engine_recovers_known_moments():
         g = z[:4] - mu
         return 0.5 * g @ prec @ g + 0.5 * (nu + 1) * jnp.sum(jnp.log1p(z[4:] ** 2 / nu))
 
-    cfg = _hmc.ChainConfig(warmup=500, samples=1500)
+    cfg = engine.ChainConfig(warmup=500, samples=1500)
     keys = jax.random.split(jax.random.key(0), 8)
-    state, _ = jax.jit(lambda k, z: _hmc.sample_chains(k, z, U, cfg))(keys, jnp.ones((8, 7)))
+    state, _ = jax.jit(lambda k, z: engine.sample_chains(k, z, U, cfg))(keys, jnp.ones((8, 7)))
     x = np.asarray(state.out_z)[:, cfg.warmup:]
     assert not np.any(np.asarray(state.out_stats["diverging"])[:, cfg.warmup:])
     sd = np.sqrt(np.diag(cov))
@@ -153,11 +175,11 @@ def test_engine_recovers_known_moments():
 
 
 def test_adaptation_schedule_matches_stan():
-    slow, end = _hmc.adaptation_schedule(1000)
+    slow, end = engine.adaptation_schedule(1000)
     # Stan: 75 initial, windows 25, 50, 100, 200, 500 (the last stretched to 950), 50 terminal
     assert np.flatnonzero(end).tolist() == [99, 149, 249, 449, 949]
     assert slow[:75].sum() == 0 and slow[75:950].all() and slow[950:].sum() == 0
-    assert not _hmc.adaptation_schedule(10)[0].any()
+    assert not engine.adaptation_schedule(10)[0].any()
 
 
 # ------------------------------------------------------------------------------------ Epoch's data
@@ -218,14 +240,12 @@ def test_numpyro_backend_agrees():
 
 def test_diagnostics_equal_arviz(epoch_posterior):
     """The numpy R-hat / bulk ESS / tail ESS are ArviZ's estimators (equal to rounding)."""
-    from bayes_scaling import _diagnostics
-
     rng = np.random.default_rng(0)
     walk = np.cumsum(rng.normal(size=(4, 500)), axis=1) * 0.1 + rng.normal(size=(4, 500))
     for x in (np.asarray(epoch_posterior.law.alpha), np.asarray(epoch_posterior.nu), walk, np.round(walk, 1)):
-        assert _diagnostics.rhat(x) == pytest.approx(float(az.rhat(x)), rel=1e-10)
-        assert _diagnostics.ess_bulk(x) == pytest.approx(float(az.ess(x, method="bulk")), rel=1e-10)
-        assert _diagnostics.ess_tail(x) == pytest.approx(float(az.ess(x, method="tail")), rel=1e-10)
+        assert diagnostics.rhat(x) == pytest.approx(float(az.rhat(x)), rel=1e-10)
+        assert diagnostics.ess_bulk(x) == pytest.approx(float(az.ess(x, method="bulk")), rel=1e-10)
+        assert diagnostics.ess_tail(x) == pytest.approx(float(az.ess(x, method="tail")), rel=1e-10)
 
 
 def test_non_convergence_is_reported_not_silent():
@@ -350,3 +370,112 @@ def test_chains_laid_out_over_four_forced_host_devices_sample_the_same_posterior
         a1 = np.asarray(getattr(one.law, name))
         mcse = np.hypot(a4.std() / np.sqrt(float(four["ess"])), a1.std() / np.sqrt(one.diagnostics["min_ess_bulk"]))
         assert abs(a4.mean() - a1.mean()) < 4 * mcse, (name, a4.mean(), a1.mean(), mcse)
+
+
+# ------------------------------------------------------------------------------------ other laws
+
+
+class ComputePower(Law):
+    """A compute-only law, L(C) = E + A C^-alpha, defined here only (not registered).
+
+    Its posterior samples the reducible term at the data's centre, ``A_c = A C_c^-alpha``, as a
+    stand-in site for A (as Chinchilla does), so the draws must also carry A as a deterministic site.
+    """
+
+    name = "compute-power-test"
+    names = ("E", "A", "alpha")
+    inputs = ("C",)
+    support = {"E": "positive", "A": "positive", "alpha": "positive"}
+    site_of = {"A": "A_c"}
+
+    def log_loss_from_logs(self, logC):
+        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
+
+    @classmethod
+    def start_box(cls):
+        return np.array([-1.0, 0.0, np.log(0.05)]), np.array([1.0, 20.0, 0.0])
+
+    @classmethod
+    def plausible_bounds(cls):
+        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
+
+    @classmethod
+    def default_priors(cls):
+        return {"E": dist.LogNormal(math.log(1.5), 1.0), "A_c": dist.LogNormal(math.log(0.5), 1.5),
+                "alpha": dist.LogNormal(math.log(0.2), 0.75)}
+
+    @classmethod
+    def from_sites(cls, values, center):
+        A = values["A"] if "A" in values else values["A_c"] * jnp.exp(values["alpha"] * center[0])
+        return cls(E=values["E"], A=A, alpha=values["alpha"])
+
+    def to_sites(self, center):
+        return {"E": self.E, "A_c": self.A * jnp.exp(-self.alpha * center[0]), "alpha": self.alpha}
+
+
+COMPUTE_TRUTH = ComputePower(E=1.8, A=math.exp(0.3 * 46.0), alpha=0.3)  # A_c ~ 1 nat at C ~ e^46
+
+
+def _inside_99(draws, truth):
+    lo, hi = np.quantile(np.asarray(draws), [0.005, 0.995])
+    return lo < truth < hi
+
+
+def test_a_law_defined_in_a_test_samples_and_round_trips(tmp_path):
+    """NUTS on a compute-only law known only to this file: the truth lies in each 99% interval, the
+    draws hold the whole law, predictions take C (or N and D), and the artifact reads back."""
+    ex = bs.example_data()
+    ds = bs.simulate(jax.random.key(21), COMPUTE_TRUTH, ex.N, ex.D, noise=0.01)
+    res = nuts.sample(jax.random.key(22), ds, law=ComputePower, chains=2, warmup=300, samples=300, warn=False)
+    assert isinstance(res.law, ComputePower) and res.law.A.shape == (2, 300)
+    assert set(res.samples) == {"E", "A_c", "alpha", "sigma", "nu", "A"}
+    assert res.config["law"] == describe(ComputePower) and res.config["geometry"] == "centred"
+    assert len(res.config["center"]) == 1
+    assert set(res.diagnostics["per_parameter"]) == {"E", "A", "alpha", "sigma", "nu"}
+    assert res.diagnostics["divergences"] == 0
+    for name in ComputePower.names:
+        assert _inside_99(getattr(res.law, name), float(getattr(COMPUTE_TRUTH, name))), name
+    pp = nuts.posterior_predictive(jax.random.key(0), res, C=[1e21, 1e22])
+    assert pp.shape == (2, 300, 2) and np.all(np.isfinite(pp))
+    pp_nd = nuts.posterior_predictive(jax.random.key(0), res, N=[1e10, 1e11], D=[1e11 / 6, 1e11 / 6])
+    np.testing.assert_allclose(pp_nd, pp, rtol=1e-12)  # C = 6 N D, to rounding
+    assert nuts.log_likelihood(res, ds).shape == (2, 300, ds.n)
+    path = tmp_path / "compute.nc"
+    nuts.save(res, ds, path, seed=1)
+    idata = nuts.load(path)
+    assert idata.posterior.attrs["law"] == "compute-power-test"
+    assert "A_c" in idata.posterior and "sigma" in idata.posterior
+    with pytest.raises(ValueError, match="pass law="):
+        nuts.from_inference_data(idata)
+    back = nuts.from_inference_data(idata, law=ComputePower)
+    for name in ComputePower.names:
+        np.testing.assert_array_equal(getattr(back.law, name), getattr(res.law, name))
+    np.testing.assert_array_equal(nuts.log_likelihood(back, ds), nuts.log_likelihood(res, ds))
+
+
+def test_constrained_chinchilla_reports_fixed_and_tied_parameters(tmp_path):
+    """Fixed E and beta tied to alpha: E is not sampled and equals its value exactly at every draw,
+    beta equals alpha draw by draw, the truth of the free parameters lies in each 99% interval, and
+    the artifact records and restores the constraints."""
+    truth = Chinchilla(E=1.8, A=400.0, B=1500.0, alpha=0.34, beta=0.34)
+    ex = bs.example_data()
+    ds = bs.simulate(jax.random.key(31), truth, ex.N, ex.D, noise=0.01)
+    spec = Constrained(Chinchilla, fixed={"E": 1.8}, tied={"beta": "alpha"})
+    res = nuts.sample(jax.random.key(32), ds, law=spec, chains=2, warmup=300, samples=300, warn=False)
+    assert type(res.law) is Chinchilla
+    assert np.all(np.asarray(res.law.E) == 1.8) and np.shape(res.law.E) == (2, 300)
+    np.testing.assert_array_equal(res.law.beta, res.law.alpha)
+    assert res.config["law"] == describe(spec)
+    assert "E" not in res.config["priors"] and "beta" not in res.config["priors"]
+    assert set(res.diagnostics["per_parameter"]) == {"A", "B", "alpha", "sigma", "nu"}
+    assert res.diagnostics["divergences"] == 0
+    for name in spec.free:
+        assert _inside_99(getattr(res.law, name), float(getattr(truth, name))), name
+    with pytest.raises(ValueError, match="unknown prior 'E'"):
+        nuts.sample(jax.random.key(0), ds, law=spec, priors={"E": dist.LogNormal(0.0, 1.0)})
+    path = tmp_path / "constrained.nc"
+    nuts.save(res, ds, path)
+    back = nuts.from_inference_data(nuts.load(path))
+    assert back.config["law"] == describe(spec)
+    for name in Chinchilla.names:
+        np.testing.assert_array_equal(getattr(back.law, name), getattr(res.law, name))

@@ -1,8 +1,10 @@
-"""Rank-normalised split R-hat and bulk / tail effective sample size, in numpy.
+"""Convergence diagnostics: rank-normalised split R-hat and bulk / tail ESS in numpy, and the verdict.
 
-The same estimators as ArviZ's ``rhat`` (rank method) and ``ess`` (bulk, tail), written out so that
+The estimators are ArviZ's ``rhat`` (rank method) and ``ess`` (bulk, tail), written out so that
 sampling does not pay ArviZ's import (1-2 s) before it can report its diagnostics. Arrays are
-``(chain, draw)``. ``tests/test_nuts.py`` checks agreement with ArviZ.
+``(chain, draw)``. ``tests/test_nuts.py`` checks agreement with ArviZ. :func:`diagnose` applies them
+to a posterior's free parameters, the law's derived quantities and the noise parameters, and
+:func:`warn_if_unconverged` reports a failing verdict as a :class:`ConvergenceWarning`.
 
 References:
     Vehtari, Gelman, Simpson, Carpenter & Buerkner 2021, "Rank-normalization, folding, and
@@ -14,11 +16,21 @@ References:
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["ess_bulk", "ess_tail", "rhat"]
+__all__ = ["ESS_MIN", "RHAT_MAX", "ConvergenceWarning", "diagnose", "ess_bulk", "ess_tail", "rhat",
+           "warn_if_unconverged"]
+
+# Convergence thresholds (Vehtari et al. 2021): R-hat <= 1.01 and ESS >= 400 (100 per chain x 4).
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+class ConvergenceWarning(UserWarning):
+    """Sampling finished but the diagnostics fail (R-hat, ESS, divergences or tree depth)."""
 
 
 def _split(x):
@@ -174,3 +186,88 @@ def ess_tail(x) -> float:
     q05, q95 = np.quantile(x, [0.05, 0.95])
     s = _split(x)
     return min(_ess((s <= q05).astype(np.float64)), _ess((s <= q95).astype(np.float64)))
+
+
+# ----------------------------------------------------------------------------------------------
+# the verdict
+
+
+def _diagnosed_arrays(law, sigma, nu, spec) -> dict:
+    """The law's free parameters, its derived quantities and the noise parameters, (chain, draw) each.
+
+    Fixed and tied parameters are not sampled and are left out; so is a derived quantity that is
+    constant over the draws (e.g. an allocation exponent of 1/2 when two exponents are tied).
+    """
+    from ..laws import derived, free_names
+
+    out = {name: np.asarray(getattr(law, name), dtype=np.float64) for name in free_names(spec)}
+    for name, v in derived(law).items():
+        v = np.asarray(v, dtype=np.float64)
+        if name not in out and not (np.all(np.isfinite(v)) and np.ptp(v) == 0):
+            out[name] = v
+    out["sigma"] = np.asarray(sigma, dtype=np.float64)
+    if nu is not None:
+        out["nu"] = np.asarray(nu, dtype=np.float64)
+    return out
+
+
+def diagnose(law, sigma, nu, sample_stats, *, spec=None, max_tree_depth: int = 10) -> dict:
+    """Split R-hat (rank-normalised), bulk and tail ESS, divergences and tree-depth hits.
+
+    Computed on the law's free parameters (all of ``spec``'s, default the law's own form), its
+    derived quantities (:meth:`~bayes_scaling.laws.Law.derived`), sigma and nu, every array
+    (chain, draw), with the estimators above (ArviZ's, checked equal). ``converged`` requires max
+    R-hat <= 1.01, min bulk and tail ESS >= 400 and no divergences (Vehtari et al. 2021).
+    Tree-depth hits cost efficiency, not validity: reported, not failed.
+
+    Args:
+        law: a law value with (chain, draw) leaves.
+        sigma, nu: (chain, draw) noise sd and Student-t degrees of freedom (nu None for Gaussian).
+        sample_stats: dict with (chain, draw) ``diverging`` and ``tree_depth``.
+        spec: the law spec sampled (a :class:`~bayes_scaling.laws.Constrained` names the free
+            parameters); default ``type(law)``.
+        max_tree_depth: the sampler's tree-depth limit.
+    """
+    arrays = _diagnosed_arrays(law, sigma, nu, type(law) if spec is None else spec)
+    per = {k: {"rhat": rhat(v), "ess_bulk": ess_bulk(v), "ess_tail": ess_tail(v)} for k, v in arrays.items()}
+    n_chains = next(iter(arrays.values())).shape[0]
+
+    def worst(key, fn):
+        vals = [v[key] for v in per.values()]
+        vals = [x if math.isfinite(x) else (math.inf if key == "rhat" else 0.0) for x in vals]
+        return fn(vals)
+
+    max_rhat = worst("rhat", max) if n_chains > 1 else float("nan")
+    min_bulk = worst("ess_bulk", min)
+    min_tail = worst("ess_tail", min)
+    divergences = int(np.sum(sample_stats["diverging"]))
+    hits = int(np.sum(np.asarray(sample_stats["tree_depth"]) >= max_tree_depth))
+    rhat_ok = (max_rhat <= RHAT_MAX) if n_chains > 1 else True
+    converged = bool(rhat_ok and min_bulk >= ESS_MIN and min_tail >= ESS_MIN and divergences == 0)
+    return {
+        "max_rhat": max_rhat,
+        "min_ess_bulk": min_bulk,
+        "min_ess_tail": min_tail,
+        "divergences": divergences,
+        "tree_depth_hits": hits,
+        "converged": converged,
+        "per_parameter": per,
+    }
+
+
+def warn_if_unconverged(diag: dict, stacklevel: int = 2) -> None:
+    """Warn (:class:`ConvergenceWarning`) about each failing diagnostic; silent when all pass."""
+    problems = []
+    if not (diag["max_rhat"] <= RHAT_MAX) and not math.isnan(diag["max_rhat"]):
+        problems.append(f"max R-hat {diag['max_rhat']:.4f} > {RHAT_MAX}")
+    if diag["min_ess_bulk"] < ESS_MIN or diag["min_ess_tail"] < ESS_MIN:
+        problems.append(f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f} "
+                        f"< {ESS_MIN}")
+    if diag["divergences"]:
+        problems.append(f"{diag['divergences']} divergent transitions")
+    if diag["tree_depth_hits"]:
+        problems.append(f"{diag['tree_depth_hits']} draws hit the maximum tree depth")
+    if problems:
+        verdict = "not converged" if not diag["converged"] else "converged, but"
+        warnings.warn(f"NUTS {verdict}: " + "; ".join(problems) + " (run longer, or check the model/data)",
+                      ConvergenceWarning, stacklevel=stacklevel + 1)
