@@ -1,8 +1,27 @@
 """bayes_scaling: scaling-law fits with honest uncertainty.
 
+Layout (each a subpackage or module; the law is the one protocol everything else is written against):
+
+* :mod:`~bayes_scaling.laws`: the law protocol (:class:`~bayes_scaling.laws.Law`), the forms
+  (:class:`Chinchilla`), and :class:`~bayes_scaling.laws.Constrained` for fixed or tied parameters.
+* :mod:`~bayes_scaling.data`: loading and validating runs (:func:`from_csv`, :func:`simulate`).
+* :mod:`~bayes_scaling.fitting`: robust multi-start point fits (:func:`fit`).
+* :mod:`~bayes_scaling.bootstrap`: resampled refits at scale (:func:`bootstrap`).
+* :mod:`~bayes_scaling.posterior` (alias ``nuts``): the numpyro model, the NUTS engine, diagnostics and
+  ArviZ artifacts (:func:`sample`).
+* :mod:`~bayes_scaling.prediction` (alias ``predict``): loss forecasts, compute-optimal allocation and
+  budget decisions at any sample shape.
+* :mod:`~bayes_scaling.analysis`: fit-region and fitting-choice sensitivity (alias ``sensitivity``),
+  extrapolation backtests (``backtest``) and simulated calibration (``calibration``).
+* :mod:`~bayes_scaling.tables` (one result table, one JSON encoder), :mod:`~bayes_scaling.artifacts`
+  (netCDF with provenance), :mod:`~bayes_scaling.summary`, :mod:`~bayes_scaling.plots`, and the
+  command line :mod:`~bayes_scaling.cli`.
+
 Fits are done in float64 (Huber with delta = 1e-3 on log loss needs it), so importing the package
-enables JAX's x64 mode.
+enables JAX's x64 mode. The heavy parts (numpyro, ArviZ, matplotlib) load only when used.
 """
+
+import importlib
 
 import jax
 
@@ -22,19 +41,48 @@ from .fitting import FitResult as FitResult  # noqa: E402
 from .fitting import fit as fit  # noqa: E402
 from .laws import HOFFMANN_2022 as HOFFMANN_2022  # noqa: E402
 from .laws import Chinchilla as Chinchilla  # noqa: E402
+from .laws import Constrained as Constrained  # noqa: E402
+from .laws import Law as Law  # noqa: E402
 from .laws import evaluate as evaluate  # noqa: E402
-from . import backtest as backtest  # noqa: E402
-from . import nuts as nuts  # noqa: E402
-from . import predict as predict  # noqa: E402
-from . import sensitivity as sensitivity  # noqa: E402
+
+# Imported eagerly and rebound, so that ``bs.bootstrap`` is the function, as it always was (the
+# subpackage stays importable as ``bayes_scaling.bootstrap``).
 from .bootstrap import BootstrapResult as BootstrapResult  # noqa: E402
 from .bootstrap import bootstrap as bootstrap  # noqa: E402
-from .nuts import PosteriorResult as PosteriorResult  # noqa: E402
-from .nuts import sample as sample  # noqa: E402
-from .predict import allocate as allocate  # noqa: E402
-from .predict import allocation_table as allocation_table  # noqa: E402
-from .predict import predict_loss as predict_loss  # noqa: E402
-from .summary import summarize_law as summarize_law  # noqa: E402
+
+# Loaded on first use (PEP 562), so that a point fit imports neither numpyro, ArviZ nor matplotlib.
+_LAZY = {
+    "nuts": ("bayes_scaling.posterior", None),
+    "posterior": ("bayes_scaling.posterior", None),
+    "predict": ("bayes_scaling.prediction", None),
+    "prediction": ("bayes_scaling.prediction", None),
+    "analysis": ("bayes_scaling.analysis", None),
+    "sensitivity": ("bayes_scaling.analysis", "sensitivity"),
+    "backtest": ("bayes_scaling.analysis", "backtest"),
+    "calibration": ("bayes_scaling.analysis", "calibration"),
+    "plots": ("bayes_scaling.plots", None),
+    "PosteriorResult": ("bayes_scaling.posterior", "PosteriorResult"),
+    "sample": ("bayes_scaling.posterior", "sample"),
+    "allocate": ("bayes_scaling.prediction", "allocate"),
+    "allocation_table": ("bayes_scaling.prediction", "allocation_table"),
+    "predict_loss": ("bayes_scaling.prediction", "predict_loss"),
+    "summarize_law": ("bayes_scaling.summary", "summarize_law"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",
@@ -45,16 +93,22 @@ __all__ = [
     "backtest",
     "bootstrap",
     "nuts",
+    "posterior",
     "predict",
+    "prediction",
+    "analysis",
+    "calibration",
     "predict_loss",
     "sample",
     "sensitivity",
     "summarize_law",
     "Chinchilla",
+    "Constrained",
     "DataError",
     "Dataset",
     "FitResult",
     "HOFFMANN_2022",
+    "Law",
     "data_hash",
     "evaluate",
     "example_data",

@@ -108,7 +108,11 @@ class Constrained:
         return self.form.positive_mask()[self._free_idx]
 
     def from_unconstrained(self, x):
-        return self.form.from_unconstrained(self._expand(x))
+        """The full law; fixed parameters hold exactly their values (not exp(log(value)))."""
+        x = jnp.asarray(x)
+        law = self.form.from_unconstrained(self._expand(x))
+        exact = {k: jnp.full(x.shape[:-1], v, dtype=x.dtype) for k, v in self.fixed.items()}
+        return law._replace(**exact) if exact else law
 
     def to_unconstrained_of(self, law):
         """The free coordinates of a full law value."""
