@@ -16,6 +16,7 @@ import numpy as np
 from ._version import __version__
 from .data import Dataset, data_hash
 from .laws import derived, describe, from_description, resolve
+from .tables import dumps
 
 def import_arviz():
     """Import arviz without its import-time FutureWarning about the 1.0 refactor."""
@@ -43,7 +44,7 @@ def metadata(data: Dataset | None, *, law, method: str, seed=None, **extra) -> d
         "package": "bayes_scaling",
         "package_version": __version__,
         "law": spec["law"],
-        "law_spec": json.dumps(spec),
+        "law_spec": dumps(spec),
         "method": method,
         "seed": -1 if seed is None else int(seed),
     }
@@ -52,7 +53,7 @@ def metadata(data: Dataset | None, *, law, method: str, seed=None, **extra) -> d
         meta["n_points"] = int(data.n)
         meta["data_label"] = data.label
     for k, v in extra.items():
-        meta[k] = v if isinstance(v, (str, int, float)) else json.dumps(v)
+        meta[k] = v if isinstance(v, (str, int, float)) else dumps(v)
     return meta
 
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import bayes_scaling as bs
-from bayes_scaling.fit import multistart
+from bayes_scaling.fitting import multistart
 
 from _common import epoch_data, table, write_json
 
@@ -62,10 +62,9 @@ def main():
     first_wall = time.perf_counter() - t0
 
     # compile time apart from run time (AOT lower + compile of the same program)
-    jargs = (jnp.asarray(grid), jnp.asarray(logN), jnp.asarray(logD), jnp.asarray(logL),
-             jnp.ones(ds.n), 1e-3)
+    jargs = (jnp.asarray(grid), ds.log_inputs(bs.Chinchilla), jnp.asarray(logL), jnp.ones(ds.n), 1e-3)
     t0 = time.perf_counter()
-    compiled = multistart.lower(*jargs).compile()
+    compiled = multistart.lower(*jargs, law=bs.Chinchilla).compile()
     compile_s = time.perf_counter() - t0
     runs = []
     for _ in range(5):
@@ -100,9 +99,7 @@ def main():
     ratio = scipy_full / run_s
     print(f"\nscipy per start: {1e3 * per_start:.1f} ms; speed-up (run time, compile excluded): {ratio:.0f}x; "
           f"objective relative difference: {rel:.1e}")
-    print(f"best law: E={float(res.law.E):.4f} A={float(res.law.A):.2f} B={float(res.law.B):.2f} "
-          f"alpha={float(res.law.alpha):.4f} beta={float(res.law.beta):.4f}; "
-          f"first fit() wall in a fresh process: {first_wall:.2f} s")
+    print(f"best law: {res.law}; first fit() wall in a fresh process: {first_wall:.2f} s")
     path = write_json("point_fit", {
         "n_points": ds.n,
         "starts": int(grid.shape[0]),

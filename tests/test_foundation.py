@@ -13,7 +13,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling import cli
-from bayes_scaling.fit import STATUS_CONVERGED, STATUS_SCREENED_OUT, multistart, objective, random_starts
+from bayes_scaling.fitting import STATUS_CONVERGED, STATUS_SCREENED_OUT, multistart, objective, random_starts
 
 # ---------------------------------------------------------------- Epoch acceptance
 
@@ -144,7 +144,7 @@ def test_unconstrained_round_trip_and_grid():
 
 def test_custom_and_random_starts_and_status():
     ds = bs.example_data()
-    starts = random_starts(jax.random.key(0), 200)
+    starts = random_starts(jax.random.key(0), 200, bs.Chinchilla)
     res = bs.fit(ds, starts=starts, polish=8)
     status = np.asarray(res.start_status)
     assert status.shape == (200,)
@@ -164,11 +164,11 @@ def test_nonconverged_best_start_warns():
 
 def test_multistart_vmaps_over_weights():
     ds = bs.example_data()
-    logs = ds.logs()
+    logX, logL = ds.log_inputs(bs.Chinchilla), jnp.log(ds.loss)
     starts = jnp.asarray(bs.Chinchilla.hoffmann_grid()[::30])
     W = jnp.stack([jnp.ones(ds.n), (jnp.arange(ds.n) % 3 != 0).astype(jnp.float64)])
-    batched = jax.vmap(lambda w: multistart(starts, *logs, w, 1e-3))(W)
-    single = multistart(starts, *logs, W[1], 1e-3)
+    batched = jax.vmap(lambda w: multistart(starts, logX, logL, w, 1e-3, law=bs.Chinchilla))(W)
+    single = multistart(starts, logX, logL, W[1], 1e-3, law=bs.Chinchilla)
     np.testing.assert_allclose(np.asarray(batched.x[1]), np.asarray(single.x), rtol=1e-8)
     assert batched.law.E.shape == (2,)
 
