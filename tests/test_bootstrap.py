@@ -208,23 +208,25 @@ def test_competitive_basins_are_added_and_polished(example, example_boot):
 
 
 def test_failed_replicates_are_dropped_counted_and_warned(example):
-    # 55 BFGS steps are too few for about half of the replicates; with 24 failures (> MAX_RESTARTS) no
-    # restart is tried, and the failures must be dropped from every per-replicate field.
+    # 5 BFGS steps are too few for every replicate; more than MAX_RESTARTS stall, so they restart together
+    # (10x the steps, two rounds), and those that still fail must be dropped from every per-replicate field.
     key = jax.random.key(0)
     with pytest.warns(RuntimeWarning, match=r"of 48 bootstrap replicates failed"):
-        res = B.bootstrap(key, example, 48, chunk_size=24, max_steps=55)
-    assert res.n_failed > B.MAX_RESTARTS and res.n_restarted == 0
+        res = B.bootstrap(key, example, 48, chunk_size=24, max_steps=5)
     kept = np.flatnonzero(res.converged)
     assert res.converged.shape == (48,) and res.n_failed == 48 - kept.size > 0
     np.testing.assert_array_equal(res.index, kept)
     for leaf in (res.law.alpha, res.x, res.objective, res.sigma, res.on_bound):
         assert np.shape(leaf)[0] == kept.size
-    # The kept replicates are exactly the traceable core's converged ones.
+    # The traceable core's converged replicates are kept unchanged; the others were restarted.
     logX, logL = example.log_inputs(CH), jnp.log(example.loss)
     core = B.bootstrap_fits(key, logX, logL, jnp.ones(example.n), jnp.asarray(res.starts), law=CH,
-                            n_replicates=48, max_steps=55)
-    np.testing.assert_array_equal(np.asarray(core.converged), res.converged)
-    np.testing.assert_allclose(np.asarray(core.x)[kept], res.x, atol=1e-7)
+                            n_replicates=48, max_steps=5)
+    first = np.asarray(core.converged)
+    assert (48 - first.sum()) > B.MAX_RESTARTS and res.n_restarted == 48 - first.sum()
+    assert np.all(res.converged[first])
+    was_kept = np.isin(kept, np.flatnonzero(first))
+    np.testing.assert_allclose(np.asarray(core.x)[first], res.x[was_kept], atol=1e-7)
     # Summaries see only kept replicates.
     assert summarize_law(res.law)["alpha"]["sd"] == pytest.approx(np.std(res.x[:, 3], ddof=1))
 

@@ -121,3 +121,18 @@ def bootstrap_fits(key, logX, logL, mask, starts, groups=None, center=None, *, l
     return replicate_fits(key, idx, logX, logL, mask, starts, groups, center, law=law, scheme=scheme,
                           delta=delta, loss=loss, screen_steps=screen_steps, polish=polish,
                           max_steps=max_steps, rtol=rtol, atol=atol)
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def restart_fits(key, indices, x0, logX, logL, mask, groups=None, center=None, *, law, scheme="rows",
+                 delta=1e-3, loss="huber", screen_steps=SCREEN_STEPS, polish=POLISH, max_steps=MAX_STEPS,
+                 rtol=RTOL, atol=ATOL):
+    """Refit replicates ``indices`` (same keys, same resamples) each from its own start ``x0[i]``.
+
+    The batched restart of replicates whose BFGS run stopped at ``max_steps``: a fresh Hessian
+    estimate from where each stopped. ``x0`` is (R, p); jitted once per settings and R.
+    """
+    one = partial(_one_replicate, law=law, scheme=scheme, delta=delta, loss=loss,
+                  screen_steps=0, polish=1, max_steps=max_steps, rtol=rtol, atol=atol)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(indices, dtype=jnp.uint32))
+    return jax.vmap(lambda k, s: one(k, logX, logL, mask, s[None], groups, center))(keys, x0)
