@@ -1,7 +1,9 @@
-"""Data layer: load (N, D, loss) from CSV, arrays or a DataFrame, validated on the host.
+"""Data layer: load (N, D, loss[, U]) from CSV, arrays or a DataFrame, validated on the host.
 
 Every loader returns a :class:`Dataset` of float64 numpy arrays that has passed :func:`validate`.
-Errors say what was expected, what arrived, and which column or row.
+Errors say what was expected, what arrived, and which column or row. An optional unique-tokens
+column U (the repeated-data runs of Muennighoff et al. 2023) is recognised by name or given
+explicitly (``u_col=``, ``--u-col``); a law that reads U is refused on data without it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Dataset(NamedTuple):
         D: training tokens.
         loss: final losses (nats/token, > 0).
         label: a short description shown wherever the data is printed (e.g. "synthetic").
+        U: unique training tokens (optional; laws of repeated data read it), or None.
     """
 
     N: np.ndarray
@@ -88,19 +91,17 @@ class Dataset(NamedTuple):
         Raises :class:`DataError` naming the law and the missing column.
         """
         names = law if isinstance(law, tuple) else _law_inputs(law)
-        missing = [n for n in names if n == "U" and self.U is None]
-        if missing:
-            raise DataError(f"law {getattr(law, 'name', law)!r} needs column(s) {missing}, which the "
-                            "data lack")
+        if "U" in names and self.U is None:
+            raise DataError(f"law {_law_name(law)!r} needs a unique-tokens column U, which the data "
+                            f"lack; name it with --u-col / u_col= (recognised: {', '.join(U_NAMES)})")
         return jnp.log(jnp.stack([jnp.asarray(self.column(n), dtype=jnp.float64) for n in names]))
 
     def subset(self, mask, label: str | None = None) -> "Dataset":
         """The rows where ``mask`` is true, revalidated."""
         mask = np.asarray(mask, dtype=bool)
-        out = from_arrays(
-            self.N[mask], self.D[mask], self.loss[mask], label=self.label if label is None else label
-        )
-        return out if self.U is None else out._replace(U=self.U[mask])
+        return from_arrays(self.N[mask], self.D[mask], self.loss[mask],
+                           label=self.label if label is None else label,
+                           U=None if self.U is None else self.U[mask])
 
 
 def _law_inputs(law) -> tuple[str, ...]:
@@ -109,12 +110,24 @@ def _law_inputs(law) -> tuple[str, ...]:
     return tuple(resolve(law).inputs)
 
 
+def _law_name(law) -> str:
+    from .laws import resolve
+
+    return law if isinstance(law, (str, tuple)) else resolve(law).name
+
+
+U_NAMES = ("unique_tokens", "U", "unique_tokens_U")  # named in messages; _ALIASES["U"] has them all
+
+
 _ALIASES = {
     "N": ("n", "params", "parameters", "modelsize", "nparams", "numparams", "paramcount", "size",
-          "nonembeddingparams", "model"),
-    "D": ("d", "tokens", "trainingtokens", "ntokens", "numtokens", "data", "datasize", "tokenstrained"),
+          "nonembeddingparams", "model", "paramsn"),
+    "D": ("d", "tokens", "trainingtokens", "ntokens", "numtokens", "data", "datasize", "tokenstrained",
+          "tokensd"),
     "C": ("c", "flops", "flop", "compute", "trainingflop", "trainingflops", "trainingcompute"),
     "loss": ("loss", "finalloss", "valloss", "validationloss", "evalloss", "trainloss", "testloss"),
+    "U": ("u", "uniquetokens", "uniquetokensu", "uniquetoken", "nuniquetokens", "numuniquetokens",
+          "uniquedata", "uniquedatatokens", "uniquetrainingtokens"),
 }
 
 
@@ -198,9 +211,27 @@ def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset: int = 0, min_p
     return arrays
 
 
-def from_arrays(N, D=None, loss=None, *, C=None, flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN,
+def _unique_tokens(U, n: int, name: str, row_offset: int) -> np.ndarray:
+    """The unique-tokens column checked like the others: 1-D, numeric, n rows, finite and > 0."""
+    a = np.asarray(U)
+    if a.ndim != 1:
+        raise DataError(f"{name!r} (unique tokens) must be one-dimensional; got shape {a.shape}")
+    if a.dtype.kind not in "fiu":
+        a = _to_float(list(a), name, row_offset)
+    if a.shape[0] != n:
+        raise DataError(f"columns must have the same length; got {n} rows of N, D and loss but "
+                        f"{a.shape[0]} of {name!r} (unique tokens)")
+    a = a.astype(np.float64)
+    _check_values(a, name, row_offset)
+    return a
+
+
+def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN,
                 label: str = "", row_offset: int = 0, names=None) -> Dataset:
     """Build a :class:`Dataset` from arrays: (N, D, loss), or (N, C, loss) with D = C / (k N).
+
+    ``U`` (optional) holds the unique training tokens of each run; ``names`` may give a fourth name
+    for it in messages.
 
     Examples:
         >>> ds = from_arrays([1e8, 2e8, 4e8, 1e8, 2e8, 4e8], C=[1e18] * 3 + [1e19] * 3,
@@ -215,15 +246,19 @@ def from_arrays(N, D=None, loss=None, *, C=None, flops_per_param_token=DEFAULT_F
     if not flops_per_param_token > 0:
         raise DataError(f"flops_per_param_token must be > 0; got {flops_per_param_token}")
     second = D if D is not None else C
-    n_name, s_name, l_name = names or ("N", "D" if D is not None else "C", "loss")
+    names = tuple(names or ("N", "D" if D is not None else "C", "loss"))
+    n_name, s_name, l_name = names[:3]
     N_, S_, L_ = validate(N, second, loss, names=(n_name, s_name, l_name), row_offset=row_offset)
     D_ = S_ if D is not None else S_ / (flops_per_param_token * N_)
-    return Dataset(N_, D_, L_, label)
+    U_ = None if U is None else _unique_tokens(U, N_.shape[0], (names + ("U",))[3], row_offset)
+    return Dataset(N_, D_, L_, label, U_)
 
 
 def _columns_to_dataset(columns: Sequence[str], getter, *, n_col, d_col, compute_col, loss_col,
-                        flops_per_param_token, label, row_offset) -> Dataset:
+                        flops_per_param_token, label, row_offset, u_col=None) -> Dataset:
     nc = _find_column(columns, "N", n_col)
+    uc = _find_column(columns, "U", u_col)
+    U, un = (None, ()) if uc is None else (getter(uc), (uc,))
     lc = _find_column(columns, "loss", loss_col)
     dc = _find_column(columns, "D", d_col) if compute_col is None else None
     cc = _find_column(columns, "C", compute_col) if (d_col is None and dc is None) else None
@@ -237,19 +272,20 @@ def _columns_to_dataset(columns: Sequence[str], getter, *, n_col, d_col, compute
         raise DataError(f"missing column for D (tokens) or C (compute); columns are {list(columns)}; "
                         "name one with --d-col or --compute-col")
     if dc is not None:
-        return from_arrays(getter(nc), getter(dc), getter(lc), label=label, row_offset=row_offset,
-                           names=(nc, dc, lc))
-    return from_arrays(getter(nc), None, getter(lc), C=getter(cc), label=label, row_offset=row_offset,
-                       flops_per_param_token=flops_per_param_token, names=(nc, cc, lc))
+        return from_arrays(getter(nc), getter(dc), getter(lc), U=U, label=label, row_offset=row_offset,
+                           names=(nc, dc, lc) + un)
+    return from_arrays(getter(nc), None, getter(lc), C=getter(cc), U=U, label=label, row_offset=row_offset,
+                       flops_per_param_token=flops_per_param_token, names=(nc, cc, lc) + un)
 
 
-def from_csv(path_or_buffer, *, n_col=None, d_col=None, compute_col=None, loss_col=None,
+def from_csv(path_or_buffer, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
              flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str | None = None) -> Dataset:
     """Load a CSV with a header row. Rows are reported by their line number in the file.
 
     Column names are recognised case- and punctuation-insensitively (params, tokens, flops,
-    "Model Size", "Training FLOP", loss, ...) unless given explicitly. Lines starting with ``#``
-    are comments.
+    "Model Size", "Training FLOP", loss, unique_tokens, ...) unless given explicitly. Lines starting
+    with ``#`` are comments. A unique-tokens column (``u_col``, or one named like ``unique_tokens``,
+    ``U``, ``unique_tokens_U``) is optional.
     """
     if hasattr(path_or_buffer, "read"):
         text = path_or_buffer.read()
@@ -284,10 +320,10 @@ def from_csv(path_or_buffer, *, n_col=None, d_col=None, compute_col=None, loss_c
 
     return _columns_to_dataset(header, getter, n_col=n_col, d_col=d_col, compute_col=compute_col,
                                loss_col=loss_col, flops_per_param_token=flops_per_param_token,
-                               label=name if label is None else label, row_offset=skipped + 2)
+                               label=name if label is None else label, row_offset=skipped + 2, u_col=u_col)
 
 
-def from_dataframe(df, *, n_col=None, d_col=None, compute_col=None, loss_col=None,
+def from_dataframe(df, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
                    flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str = "") -> Dataset:
     """Load from a pandas DataFrame (pandas is optional; only this function needs it).
 
@@ -305,7 +341,7 @@ def from_dataframe(df, *, n_col=None, d_col=None, compute_col=None, loss_col=Non
 
     return _columns_to_dataset(columns, getter, n_col=n_col, d_col=d_col, compute_col=compute_col,
                                loss_col=loss_col, flops_per_param_token=flops_per_param_token,
-                               label=label, row_offset=0)
+                               label=label, row_offset=0, u_col=u_col)
 
 
 def load(source, **kwargs) -> Dataset:
@@ -324,14 +360,15 @@ def load(source, **kwargs) -> Dataset:
                                    compute_col=kwargs.get("compute_col"), loss_col=kwargs.get("loss_col"),
                                    flops_per_param_token=kwargs.get("flops_per_param_token",
                                                                     DEFAULT_FLOPS_PER_PARAM_TOKEN),
-                                   label=kwargs.get("label", ""), row_offset=0)
+                                   label=kwargs.get("label", ""), row_offset=0, u_col=kwargs.get("u_col"))
     return from_csv(source, **kwargs)
 
 
 def data_hash(data: Dataset) -> str:
-    """SHA-256 of the float64 N, D and loss arrays (in that order, little-endian bytes)."""
+    """SHA-256 of the float64 N, D and loss arrays (in that order, little-endian bytes), then U's
+    when the data have unique tokens (so data without U hash as before)."""
     h = hashlib.sha256()
-    for a in (data.N, data.D, data.loss):
+    for a in (data.N, data.D, data.loss) + (() if data.U is None else (data.U,)):
         h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
     return h.hexdigest()
 
@@ -379,8 +416,7 @@ def simulate(key, law, N, D, noise: float, label: str = "synthetic", *, U=None) 
     log_l = law.log_loss(*(jnp.asarray(x) for x in inputs))
     eps = jax.random.normal(key, log_l.shape, dtype=jnp.float64)
     loss = np.asarray(jnp.exp(log_l + noise * eps))
-    out = from_arrays(N, D, loss, label=label)
-    return out if U is None else out._replace(U=U)
+    return from_arrays(N, D, loss, U=None if U is None else np.broadcast_to(U, N.shape), label=label)
 
 
 def example_data() -> Dataset:

@@ -37,7 +37,8 @@ def allocation_table(law, C, *, flops_per_param_token=DEFAULT_K, level: float = 
     """Compute-optimal N, D, D/N and loss at budgets ``C`` with intervals over samples.
 
     Columns: compute (then U when given), then ``X``, ``X_lower``, ``X_upper`` for X in N_opt,
-    D_opt, tokens_per_param, loss. Shape ``shape(C)`` (broadcast with U).
+    D_opt, tokens_per_param, loss, and epochs (``D_opt / U``, passes over the unique data) when U
+    is given. Shape ``shape(C)`` (broadcast with U).
 
     Examples:
         >>> from bayes_scaling import HOFFMANN_2022
@@ -53,6 +54,9 @@ def allocation_table(law, C, *, flops_per_param_token=DEFAULT_K, level: float = 
     cols = _with_U({"compute": np.broadcast_to(C, shape)}, U, shape)
     for name in Allocation._fields:
         _interval_columns(cols, name, summarize(getattr(a, name), nd, level, name=name))
+    if U is not None:
+        epochs = np.asarray(a.D_opt) / np.asarray(U, dtype=np.float64)
+        _interval_columns(cols, "epochs", summarize(epochs, nd, level, name="epochs"))
     k = float(flops_per_param_token)
     return Table(cols, level=level, title=f"Compute-optimal allocation (C = {k:g} N D)")
 
