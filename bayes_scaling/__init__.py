@@ -41,7 +41,10 @@ from .fitting import FitResult as FitResult  # noqa: E402
 from .fitting import fit as fit  # noqa: E402
 from .laws import HOFFMANN_2022 as HOFFMANN_2022  # noqa: E402
 from .laws import Chinchilla as Chinchilla  # noqa: E402
+from .laws import ComputeOnly as ComputeOnly  # noqa: E402
 from .laws import Constrained as Constrained  # noqa: E402
+from .laws import DataConstrained as DataConstrained  # noqa: E402
+from .laws import Kaplan as Kaplan  # noqa: E402
 from .laws import Law as Law  # noqa: E402
 from .laws import evaluate as evaluate  # noqa: E402
 
@@ -60,6 +63,7 @@ _LAZY = {
     "sensitivity": ("bayes_scaling.analysis", "sensitivity"),
     "backtest": ("bayes_scaling.analysis", "backtest"),
     "calibration": ("bayes_scaling.analysis", "calibration"),
+    "compare": ("bayes_scaling.analysis.compare", "compare"),
     "plots": ("bayes_scaling.plots", None),
     "PosteriorResult": ("bayes_scaling.posterior", "PosteriorResult"),
     "sample": ("bayes_scaling.posterior", "sample"),
@@ -98,12 +102,16 @@ __all__ = [
     "prediction",
     "analysis",
     "calibration",
+    "compare",
     "predict_loss",
     "sample",
     "sensitivity",
     "summarize_law",
     "Chinchilla",
+    "ComputeOnly",
     "Constrained",
+    "DataConstrained",
+    "Kaplan",
     "DataError",
     "Dataset",
     "FitResult",

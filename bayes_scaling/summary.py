@@ -4,6 +4,11 @@ A law pytree with leaves of shape ``()`` is a point estimate; any leading shape 
 (``(chain, draw)`` for posteriors, ``(replicate,)`` for bootstrap). The functions read the law's
 parameter names and derived quantities from the law protocol (:mod:`bayes_scaling.laws`); they
 never name a parameter.
+
+Given the law *spec* a fit was made with (a :class:`~bayes_scaling.laws.Constrained` law), a fixed
+parameter is reported as ``{"estimate": value, "fixed": True}``: a value that was set, not an
+estimate with an interval of zero width. A tied parameter carries its summary (the same draws as the
+parameter it follows) and ``"tied_to": leader``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import numpy as np
 from . import laws
 from .laws import sample_shape
 
-__all__ = ["interval", "summarize_array", "summarize_law", "derived"]
+__all__ = ["interval", "summarize_array", "summarize_law", "constraints_of", "derived"]
 
 
 def interval(samples, level: float):
@@ -43,10 +48,45 @@ def derived(law) -> dict:
     return laws.derived(law)
 
 
-def summarize_law(law, level: float = 0.95, include_derived: bool = False) -> dict:
-    """Per-parameter summaries of a law pytree at any sample shape (and its derived quantities)."""
+def constraints_of(spec) -> tuple[dict, dict]:
+    """``(fixed, tied)`` of a law spec: name -> value and follower -> leader (empty for a free law)."""
+    if spec is None:
+        return {}, {}
+    spec = laws.resolve(spec)
+    if isinstance(spec, laws.Constrained):
+        return dict(spec.fixed), dict(spec.tied)
+    return {}, {}
+
+
+def summarize_law(law, level: float = 0.95, include_derived: bool = False, spec=None) -> dict:
+    """Per-parameter summaries of a law pytree at any sample shape (and its derived quantities).
+
+    Args:
+        law: a law value (leaves of shape ``()`` for a point fit, or any sample shape).
+        level: the central interval's level.
+        include_derived: add the law's derived quantities.
+        spec: the law spec the fit was made with; fixed parameters of a
+            :class:`~bayes_scaling.laws.Constrained` spec become ``{"estimate": v, "fixed": True}``
+            and tied ones gain ``"tied_to": leader``.
+
+    Examples:
+        >>> from bayes_scaling.laws import Chinchilla, Constrained
+        >>> law = Chinchilla(E=1.8, A=400.0, B=410.0, alpha=0.3, beta=0.3)
+        >>> spec = Constrained(Chinchilla, fixed={"E": 1.8}, tied={"beta": "alpha"})
+        >>> out = summarize_law(law, spec=spec)
+        >>> out["E"], out["beta"]
+        ({'estimate': 1.8, 'fixed': True}, {'estimate': 0.3, 'tied_to': 'alpha'})
+    """
     point = sample_shape(law) == ()
-    out = {name: summarize_array(getattr(law, name), level, point) for name in type(law).names}
+    fixed, tied = constraints_of(spec)
+    out = {}
+    for name in type(law).names:
+        if name in fixed:
+            out[name] = {"estimate": float(fixed[name]), "fixed": True}
+            continue
+        out[name] = summarize_array(getattr(law, name), level, point)
+        if name in tied:
+            out[name]["tied_to"] = tied[name]
     if include_derived:
         for k, v in derived(law).items():
             out[k] = summarize_array(v, level, point)

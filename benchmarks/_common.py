@@ -50,6 +50,17 @@ def timed(fn, *args, repeat: int = 1, **kwargs):
     return out, times
 
 
+def extract_revision(revision: str, dest: Path) -> Path:
+    """``git archive`` of ``revision`` of this repository, unpacked into ``dest`` (a source tree)."""
+    import subprocess
+
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", revision], capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
 def write_json(name: str, payload: dict) -> Path:
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{name}.json"

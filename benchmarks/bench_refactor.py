@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import HERE, table, write_json
+from _common import HERE, extract_revision, table, write_json
 
 ROOT = HERE.parent
 
@@ -82,11 +82,7 @@ def main():
     args = ap.parse_args()
     csv = ROOT.parent / "shared" / "data" / "epoch_chinchilla" / "svg_extracted_data.csv"
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "baseline"
-        base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline], capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        base = extract_revision(args.baseline, Path(tmp) / "baseline")
         results = {"baseline": [], "current": []}
         for i in range(args.rounds):
             for name, src in (("baseline", base), ("current", ROOT)):

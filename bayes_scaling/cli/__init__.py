@@ -1,12 +1,13 @@
-"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest``.
+"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest|compare``.
 
 Also ``python -m bayes_scaling`` and ``python -m bayes_scaling.cli``. Bad input exits with code 2
 and one line on stderr, never a traceback. ``--json`` prints one JSON object on stdout and nothing
-else (progress bars off). ``--law NAME`` picks a registered law form (:data:`bayes_scaling.laws.LAWS`).
+else (progress bars off). ``--law NAME`` picks a registered law form (:data:`bayes_scaling.laws.LAWS`);
+``--fix NAME=VALUE`` and ``--tie FOLLOWER=LEADER`` constrain it.
 
 Each sub-command lives in its own module (:mod:`.fit`, :mod:`.bootstrap`, :mod:`.nuts`,
-:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`), imported only when it runs, so that a point
-fit never imports the posterior, artifact or plotting stacks (numpyro, arviz, matplotlib).
+:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`, :mod:`.compare`), imported only when it runs,
+so that a point fit never imports the posterior, artifact or plotting stacks (numpyro, arviz, matplotlib).
 This package imports the library; the library never imports it.
 """
 
@@ -20,7 +21,7 @@ from .parser import build_parser
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-COMMANDS = ("fit", "predict", "sensitivity", "backtest")
+COMMANDS = ("fit", "predict", "sensitivity", "backtest", "compare")
 
 
 def _dispatch(args) -> None:
@@ -47,6 +48,11 @@ def _dispatch(args) -> None:
     if args.command == "backtest":
         from .backtest import run
         from .common import load_data
+
+        return run(args, load_data(args))
+    if args.command == "compare":
+        from .common import load_data
+        from .compare import run
 
         return run(args, load_data(args))
     raise CLIError(f"missing command: expected one of {', '.join(COMMANDS)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import CLIError, caught, emit_json, resolve_law, seed_key
+from .common import CLIError, caught, constraint_note, constraints_json, emit_json, law_spec, seed_key
 from .sensitivity import nuts_kwargs
 
 __all__ = ["run"]
@@ -57,7 +57,8 @@ def run(args, ds) -> None:
     """Run the backtest the arguments describe and report (text or ``--json``)."""
     from ..analysis import backtest as bt
 
-    common = dict(law=resolve_law(args.law), method=args.method, key=seed_key(args),
+    spec = law_spec(args)
+    common = dict(law=spec, method=args.method, key=seed_key(args),
                   replicates=args.replicates, flops_per_param_token=args.flops_per_param_token,
                   **nuts_kwargs(args))
     if args.rolling:
@@ -68,5 +69,7 @@ def run(args, ds) -> None:
         table, msgs = caught(bt.backtest, ds, above_compute=args.holdout_above_compute,
                              above_params=args.holdout_above_params, **common)
     if args.json:
-        return emit_json({**table.to_dict(), "warnings": msgs})
+        return emit_json({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs})
+    if constraint_note(spec):
+        print(constraint_note(spec))
     _print(args, table)

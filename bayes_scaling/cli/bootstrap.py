@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import sys
 
-from .common import (caught, emit_json, format_derived, format_params, law_title, resolve_law, seed_key,
-                     summarize)
+from .common import (caught, constraint_note, constraints_json, emit_json, format_derived, format_params,
+                     law_spec, law_title, seed_key, summarize)
 
 __all__ = ["run"]
 
 
-def _result(args, ds, res) -> dict:
+def _result(args, ds, res, spec) -> dict:
     from ..devices import local_devices_info
     from ..summary import summarize_array
 
-    params, derived = summarize(res.law, args.level)
-    full_params, _ = summarize(res.full.law)
+    params, derived = summarize(res.law, args.level, spec=spec)
+    full_params, _ = summarize(res.full.law, spec=spec)
     dev = local_devices_info()
     return {
         "method": "bootstrap",
         "law": args.law,
+        "constraints": constraints_json(spec),
         "n_points": ds.n,
         "params": params,
         "derived": derived,
@@ -59,9 +60,11 @@ def _save(args, ds, res, spec) -> None:
     artifacts.save(idata, args.out)
 
 
-def _print(args, ds, res, out, kept: int) -> None:
+def _print(args, ds, res, out, kept: int, spec) -> None:
     print(f"{law_title(res.law)} bootstrap ({res.scheme} scheme, {args.replicates} replicates, "
           f"seed {args.seed}, Huber delta={args.delta:g}) on {ds.n} points: {ds.label}")
+    if constraint_note(spec):
+        print(constraint_note(spec))
     print(format_params(out["params"], args.level))
     derived = format_derived(res.law, out["derived"], args.level)
     if derived:
@@ -76,7 +79,7 @@ def run(args, ds) -> None:
     """Bootstrap the fit of ``--law`` on ``ds`` and report (text or ``--json``)."""
     from ..bootstrap import bootstrap
 
-    spec = resolve_law(args.law)
+    spec = law_spec(args)
     progress = not args.json and sys.stderr.isatty()
     res, _ = caught(bootstrap, seed_key(args), ds, args.replicates, law=spec, scheme=args.scheme,
                     delta=args.delta, progress=progress)
@@ -84,10 +87,10 @@ def run(args, ds) -> None:
     if kept < 2:
         raise ValueError(f"only {kept} of {args.replicates} bootstrap replicates converged; "
                          "no interval can be formed (see the warnings above)")
-    out = _result(args, ds, res)
+    out = _result(args, ds, res, spec)
     if args.out:
         _save(args, ds, res, spec)
     if args.json:
         emit_json(out)
     else:
-        _print(args, ds, res, out, kept)
+        _print(args, ds, res, out, kept, spec)

@@ -16,6 +16,7 @@ import warnings
 __all__ = [
     "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
     "summarize", "format_params", "derived_note", "enable_compilation_cache", "seed_key",
+    "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json",
 ]
 
 
@@ -66,14 +67,108 @@ def seed_key(args):
 # --------------------------------------------------------------------------------------- laws
 
 
-def resolve_law(name):
+def resolve_law(name, option: str = "--law"):
     """The law spec of ``--law`` (a name from :data:`bayes_scaling.laws.LAWS`)."""
     from ..laws import resolve
 
     try:
         return resolve(name)
     except (TypeError, ValueError) as exc:
-        raise CLIError(f"--law: {exc}") from None
+        raise CLIError(f"{option}: {exc}") from None
+
+
+def parse_fix(items) -> dict:
+    """``--fix NAME=VALUE[,NAME=VALUE...]`` (repeatable) -> ``{name: value}``.
+
+    Examples:
+        >>> parse_fix(["E=1.69,A=406.4", "B=410.7"])
+        {'E': 1.69, 'A': 406.4, 'B': 410.7}
+    """
+    import math
+
+    fixed = {}
+    for text in items or ():
+        for part in text.split(","):
+            name, sep, val = (x.strip() for x in part.partition("="))
+            if not sep or not name or not val:
+                raise CLIError(f"--fix: expected NAME=VALUE[,NAME=VALUE...]; got the item {part.strip()!r} "
+                               f"in {text!r}")
+            try:
+                v = float(val)
+            except ValueError:
+                raise CLIError(f"--fix {name}: expected a number, got {val!r}") from None
+            if not math.isfinite(v):
+                raise CLIError(f"--fix {name}: expected a finite number, got {val!r}")
+            if name in fixed:
+                raise CLIError(f"--fix: {name} is given twice")
+            fixed[name] = v
+    return fixed
+
+
+def parse_tie(items) -> dict:
+    """``--tie FOLLOWER=LEADER`` (repeatable) -> ``{follower: leader}``.
+
+    ``--tie beta=alpha`` sets beta equal to alpha: alpha is estimated (its prior is used) and beta
+    copies it. The tie is symmetric in the fitted law; the order only decides which name is reported
+    as the free parameter.
+    """
+    tied = {}
+    for text in items or ():
+        for part in text.split(","):
+            f, sep, leader = (x.strip() for x in part.partition("="))
+            if not sep or not f or not leader or "=" in leader:
+                raise CLIError(f"--tie: expected FOLLOWER=LEADER (e.g. two exponents); got {part.strip()!r}")
+            if f in tied:
+                raise CLIError(f"--tie: {f} is tied twice")
+            tied[f] = leader
+    return tied
+
+
+def _constrain(form, fixed: dict, tied: dict):
+    from ..laws import Constrained
+
+    if not fixed and not tied:
+        return form
+    names = form.names
+    bad = [n for n in list(fixed) + list(tied) + list(tied.values()) if n not in names]
+    if bad:
+        opt = "--fix" if bad[0] in fixed else "--tie"
+        raise CLIError(f"{opt}: the {form.name} law has no parameter {bad[0]!r}; its parameters are "
+                       f"{', '.join(names)}")
+    try:
+        return Constrained(form, fixed, tied)
+    except (TypeError, ValueError) as exc:
+        opt = "--tie" if str(exc).startswith("cannot tie") else "--fix" if str(exc).startswith("fixed") \
+            else "--fix/--tie"
+        raise CLIError(f"{opt}: {exc}") from None
+
+
+def law_spec(args, name=None):
+    """The law spec of ``--law`` (or ``name``) with the constraints of ``--fix`` and ``--tie``.
+
+    Unknown parameter names, non-numbers, values outside a parameter's support and ties between a
+    fixed and a free parameter raise :class:`CLIError` naming them (exit code 2).
+    """
+    form = resolve_law(name if name is not None else args.law)
+    return _constrain(form, parse_fix(getattr(args, "fix", None)), parse_tie(getattr(args, "tie", None)))
+
+
+def constraints_json(spec) -> dict:
+    """``{"fixed": {name: value}, "tied": {follower: leader}}`` of a spec (empty for a free law)."""
+    from ..summary import constraints_of
+
+    fixed, tied = constraints_of(spec)
+    return {"fixed": fixed, "tied": tied}
+
+
+def constraint_note(spec) -> str:
+    """One line naming the constraints of a spec (``''`` for a free law)."""
+    from ..summary import constraints_of
+
+    fixed, tied = constraints_of(spec)
+    parts = [f"{k} = {v:g} (fixed)" for k, v in fixed.items()]
+    parts += [f"{k} = {v} (tied)" for k, v in tied.items()]
+    return ("constraints: " + ", ".join(parts)) if parts else ""
 
 
 def law_title(law) -> str:
@@ -93,16 +188,32 @@ def derived_note(law) -> str:
     return doc.strip().splitlines()[0].strip() if doc.strip() else ""
 
 
-def summarize(law, level: float | None = None) -> tuple[dict, dict]:
+def summarize(law, level: float | None = None, spec=None) -> tuple[dict, dict]:
     """``(params, derived)``: ``{name: {"estimate"[, "lower", "upper", "sd"]}}`` for the law's
-    parameters and for its derived quantities, at any sample shape (a point law: estimates only)."""
+    parameters and for its derived quantities, at any sample shape (a point law: estimates only).
+
+    With the fit's ``spec``, fixed parameters are ``{"estimate": v, "fixed": True}`` and tied ones
+    carry ``"tied_to"`` (:func:`bayes_scaling.summary.summarize_law`); a derived quantity that the
+    constraints hold constant over every draw is reported the same way as a fixed one.
+    """
+    import numpy as np
+
     from ..laws import derived, sample_shape
-    from ..summary import summarize_array, summarize_law
+    from ..summary import constraints_of, summarize_array, summarize_law
 
     lev = 0.95 if level is None else level
     point = sample_shape(law) == ()
-    params = summarize_law(law, lev)
-    extra = {k: summarize_array(v, lev, point) for k, v in derived(law).items() if k not in params}
+    params = summarize_law(law, lev, spec=spec)
+    constrained = any(constraints_of(spec))
+    extra = {}
+    for k, v in derived(law).items():
+        if k in params:
+            continue
+        v = np.asarray(v, dtype=np.float64)
+        if constrained and not point and np.all(np.isfinite(v)) and np.ptp(v) == 0:
+            extra[k] = {"estimate": float(v.reshape(-1)[0]), "fixed": True}
+        else:
+            extra[k] = summarize_array(v, lev, point)
     return params, extra
 
 
@@ -118,9 +229,14 @@ def format_params(params: dict, level: float | None = None, label: str = "param"
     else:
         lines.append(f"{label:>{width}}  {'estimate':>12}")
     for name, v in params.items():
+        if v.get("fixed"):  # a value that was set, not estimated: no interval
+            lines.append(f"{name:>{width}}  {v['estimate']:>12.6g}  (fixed)")
+            continue
         row = f"{name:>{width}}  {v['estimate']:>12.6g}"
-        if has_int:
+        if has_int and "lower" in v:
             row += f"  {v['lower']:>12.6g}  {v['upper']:>12.6g}  {v['sd']:>10.4g}"
+        if "tied_to" in v:
+            row += f"  (tied to {v['tied_to']})"
         lines.append(row)
     return "\n".join(lines)
 
@@ -131,8 +247,9 @@ def format_derived(law, derived: dict, level: float | None = None) -> str:
         return ""
     note = derived_note(law).rstrip(".")
     note = f" ({note})" if note else ""
-    if all(set(v) == {"estimate"} for v in derived.values()):
-        values = ", ".join(f"{k} = {v['estimate']:.4f}" for k, v in derived.items())
+    if all("lower" not in v for v in derived.values()):
+        values = ", ".join(f"{k} = {v['estimate']:.4f}" + (" (fixed)" if v.get("fixed") else "")
+                           for k, v in derived.items())
         return f"derived quantities: {values}{note}"
     return f"derived quantities{note}:\n" + format_params(derived, level, label="derived")
 
@@ -152,7 +269,8 @@ def load_data(args):
         ds = data_mod.example_data()
     elif args.data:
         ds = data_mod.from_csv(args.data, n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col,
-                               loss_col=args.loss_col, flops_per_param_token=args.flops_per_param_token)
+                               loss_col=args.loss_col, u_col=getattr(args, "u_col", None),
+                               flops_per_param_token=args.flops_per_param_token)
     else:
         raise CLIError("missing DATA: give a CSV file or --example")
     k = getattr(args, "drop_top_loss", 0) or 0

@@ -5,19 +5,21 @@ Imports only the fitting stack (JAX, optimistix); ``--out`` adds the artifact wr
 
 from __future__ import annotations
 
-from .common import caught, emit_json, format_derived, format_params, law_title, resolve_law, summarize
+from .common import (caught, constraint_note, constraints_json, emit_json, format_derived, format_params,
+                     law_spec, law_title, summarize)
 
 __all__ = ["run"]
 
 
-def _result(args, ds, res) -> dict:
+def _result(args, ds, res, spec) -> dict:
     import numpy as np
 
-    params, derived = summarize(res.law)
+    params, derived = summarize(res.law, spec=spec)
     status = np.asarray(res.start_status)
     return {
         "method": "point",
         "law": args.law,
+        "constraints": constraints_json(spec),
         "n_points": ds.n,
         "params": params,
         "derived": derived,
@@ -30,18 +32,20 @@ def _result(args, ds, res) -> dict:
     }
 
 
-def _save(args, ds, res, out) -> None:
+def _save(args, ds, res, out, spec) -> None:
     from .. import artifacts
 
-    meta = artifacts.metadata(ds, law=resolve_law(args.law), method="point", seed=None, loss="huber",
+    meta = artifacts.metadata(ds, law=spec, method="point", seed=None, loss="huber",
                               delta=args.delta, objective=out["objective"], starts=out["starts"],
                               converged_starts=out["converged_starts"])
     artifacts.save(artifacts.make_idata(res.law, ds, meta), args.out)
 
 
-def _print(args, ds, res, out) -> None:
+def _print(args, ds, res, out, spec) -> None:
     print(f"{law_title(res.law)} fit (Huber delta={args.delta:g} on log loss, {out['starts']} starts) "
           f"on {ds.n} points: {ds.label}")
+    if constraint_note(spec):
+        print(constraint_note(spec))
     print(format_params(out["params"]))
     print(f"objective {out['objective']:.6e}; best start converged: {out['converged']}; "
           f"{out['converged_starts']} polished starts converged "
@@ -57,12 +61,12 @@ def run(args, ds) -> None:
     """Fit ``ds`` with ``--law`` and report (text or ``--json``); ``--out`` writes an artifact."""
     from ..fitting import fit
 
-    spec = resolve_law(args.law)
+    spec = law_spec(args)
     res, _ = caught(fit, ds, law=spec, delta=args.delta)
-    out = _result(args, ds, res)
+    out = _result(args, ds, res, spec)
     if args.out:
-        _save(args, ds, res, out)
+        _save(args, ds, res, out, spec)
     if args.json:
         emit_json(out)
     else:
-        _print(args, ds, res, out)
+        _print(args, ds, res, out, spec)

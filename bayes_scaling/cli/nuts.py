@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import sys
 
-from .common import (caught, emit_json, format_derived, format_params, law_title, resolve_law, seed_key,
-                     summarize)
+from .common import (caught, constraint_note, constraints_json, emit_json, format_derived, format_params,
+                     law_spec, law_title, seed_key, summarize)
 
 __all__ = ["run"]
 
 
-def _result(args, ds, res) -> dict:
+def _result(args, ds, res, spec) -> dict:
     from ..summary import summarize_array
 
     d = res.diagnostics
-    params, derived = summarize(res.law, args.level)
+    params, derived = summarize(res.law, args.level, spec=spec)
     out = {
         "method": "nuts",
         "law": args.law,
+        "constraints": constraints_json(spec),
         "n_points": ds.n,
         "params": params,
         "derived": derived,
@@ -40,11 +41,13 @@ def _result(args, ds, res) -> dict:
     return out
 
 
-def _print(args, ds, res, out) -> None:
+def _print(args, ds, res, out, spec) -> None:
     d = out["diagnostics"]
     print(f"{law_title(res.law)} posterior (NUTS, {args.likelihood} noise on log loss, {args.chains} "
           f"chains x ({args.warmup} warmup + {args.samples} draws), seed {args.seed}) on {ds.n} points: "
           f"{ds.label}")
+    if constraint_note(spec):
+        print(constraint_note(spec))
     print(format_params(out["params"], args.level))
     derived = format_derived(res.law, out["derived"], args.level)
     if derived:
@@ -67,14 +70,14 @@ def run(args, ds) -> None:
     """Sample the posterior of ``--law`` on ``ds`` and report (text or ``--json``)."""
     from .. import posterior
 
-    spec = resolve_law(args.law)
+    spec = law_spec(args)
     progress = not args.json and sys.stderr.isatty()
     res, _ = caught(posterior.sample, seed_key(args), ds, law=spec, chains=args.chains, warmup=args.warmup,
                     samples=args.samples, likelihood=args.likelihood, progress=progress)
-    out = _result(args, ds, res)
+    out = _result(args, ds, res, spec)
     if args.out:
         posterior.save(res, ds, args.out, seed=args.seed)
     if args.json:
         emit_json(out)
     else:
-        _print(args, ds, res, out)
+        _print(args, ds, res, out, spec)

@@ -2,7 +2,8 @@
 
 Repeatable list options (``--at``, ``--compute``, ``--values``) accumulate: ``--at 1e9,2e10 --at
 7e10,1.4e12`` and ``--at 1e9,2e10 7e10,1.4e12`` mean the same. ``--law`` offers the registered law
-forms (:data:`bayes_scaling.laws.LAWS`).
+forms (:data:`bayes_scaling.laws.LAWS`). ``--fix NAME=VALUE[,...]`` and ``--tie FOLLOWER=LEADER``
+(both repeatable, accumulating) constrain it (:class:`bayes_scaling.laws.Constrained`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = ["build_parser", "positive_float", "level", "positive_int"]
 
 PROG = "bayes-scaling"
 DEFAULT_LAW = "chinchilla"
+DEFAULT_COMPARE = ("chinchilla", "kaplan", "data-constrained")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +66,15 @@ def _add_law_arg(p, default=DEFAULT_LAW, extra: str = ""):
                    help=f"law form (default {DEFAULT_LAW}){extra}")
 
 
+def _add_constraint_args(p):
+    p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE...]",
+                   help="hold parameters of the law at values instead of fitting them; repeatable "
+                        "(e.g. --fix E=1.8172,A=482.01); reported as fixed")
+    p.add_argument("--tie", action="append", default=[], metavar="FOLLOWER=LEADER",
+                   help="fit two parameters as one: FOLLOWER is set equal to LEADER, which is "
+                        "estimated (e.g. --tie beta=alpha); repeatable")
+
+
 def _add_data_args(p):
     p.add_argument("data", nargs="?", help="CSV file with N, D (or compute) and loss columns")
     p.add_argument("--example", action="store_true",
@@ -72,6 +83,8 @@ def _add_data_args(p):
     p.add_argument("--d-col", help="column holding training tokens D")
     p.add_argument("--compute-col", help="column holding training compute C (D = C / (k N))")
     p.add_argument("--loss-col", help="column holding the final loss")
+    p.add_argument("--u-col", help="column holding unique training tokens U (laws of repeated data, "
+                                   "e.g. data-constrained; found by name when it is unique_tokens, U, ...)")
     p.add_argument("--flops-per-param-token", type=positive_float, default=6.0, metavar="K",
                    help="k in C = k N D (default 6)")
     p.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
@@ -89,6 +102,7 @@ def _fit_parser(sub):
     _add_data_args(f)
     f.add_argument("--method", choices=["point", "nuts", "bootstrap"], default="point")
     _add_law_arg(f)
+    _add_constraint_args(f)
     f.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log loss")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--level", type=level, default=0.95, help="interval level (default 0.95)")
@@ -111,7 +125,10 @@ def _predict_parser(sub):
                    help="compute budgets (FLOP) for the allocation table; repeatable")
     p.add_argument("--at", nargs="+", action="extend", metavar="POINT", default=[],
                    help="points at which to predict the loss: the law's inputs in its order, comma-"
-                        "separated (N,D for chinchilla); repeatable")
+                        "separated (N,D for chinchilla, N,D,U for data-constrained); repeatable")
+    p.add_argument("--unique-tokens", type=positive_float, metavar="U",
+                   help="unique-token budget for --compute and --target-loss, for laws that read U "
+                        "(data-constrained); the allocation then reports epochs = D_opt / U")
     p.add_argument("--target-loss", type=positive_float)
     p.add_argument("--level", type=level, default=0.9)
     p.add_argument("--flops-per-param-token", type=positive_float, default=6.0, metavar="K")
@@ -122,6 +139,7 @@ def _sensitivity_parser(sub):
     s = sub.add_parser("sensitivity", help="fit-region and fitting-choice sensitivity")
     _add_data_args(s)
     _add_law_arg(s)
+    _add_constraint_args(s)
     s.add_argument("--vary", required=True)
     s.add_argument("--values", nargs="+", action="extend", default=[], help="repeatable")
     s.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="point")
@@ -137,6 +155,7 @@ def _backtest_parser(sub):
     b = sub.add_parser("backtest", help="extrapolation backtest on held-out large runs")
     _add_data_args(b)
     _add_law_arg(b)
+    _add_constraint_args(b)
     g = b.add_mutually_exclusive_group()
     g.add_argument("--holdout-above-compute", type=positive_float, metavar="C")
     g.add_argument("--holdout-above-params", type=positive_float, metavar="N")
@@ -148,6 +167,19 @@ def _backtest_parser(sub):
     b.add_argument("--json", action="store_true")
 
 
+def _compare_parser(sub):
+    c = sub.add_parser("compare", help="compare law forms by PSIS-LOO (NUTS fits, ArviZ stacking weights)")
+    _add_data_args(c)
+    c.add_argument("--laws", default=",".join(DEFAULT_COMPARE), metavar="NAME,NAME,...",
+                   help=f"law forms to compare, comma-separated (default {','.join(DEFAULT_COMPARE)}; "
+                        f"registered: {', '.join(_law_names())})")
+    _add_constraint_args(c)
+    _add_nuts_args(c, " per law")
+    c.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayes-scaling`` parser; errors raise :class:`CLIError` (one line) instead of exiting."""
     parser = _Parser(prog=PROG, description="Scaling-law fits with honest uncertainty.")
@@ -156,4 +188,5 @@ def build_parser() -> argparse.ArgumentParser:
     _predict_parser(sub)
     _sensitivity_parser(sub)
     _backtest_parser(sub)
+    _compare_parser(sub)
     return parser

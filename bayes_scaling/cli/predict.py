@@ -137,6 +137,19 @@ def _fitted_data(idata):
     return Dataset(N, D, loss, "", U)
 
 
+def _constraints(idata) -> str:
+    """The fixed and tied parameters an artifact records ('' for a free law)."""
+    from .. import artifacts
+    from ..summary import constraints_of
+
+    try:
+        fixed, tied = constraints_of(artifacts.law_spec_from_idata(idata))
+    except (TypeError, ValueError):
+        return ""
+    parts = [f"{k}={v:g} (fixed)" for k, v in fixed.items()] + [f"{k}={v} (tied)" for k, v in tied.items()]
+    return f"constraints {', '.join(parts)}" if parts else ""
+
+
 def _from_artifact(path, law_name):
     import jax
     import jax.numpy as jnp
@@ -160,6 +173,9 @@ def _from_artifact(path, law_name):
         sigma, nu = _squeeze(sigma), _squeeze(nu)
     desc = (f"{path}: {recorded} law, {attrs.get('method', 'unknown method')}, "
             f"{' x '.join(map(str, shape))} draw(s)")
+    note = _constraints(idata)
+    if note:
+        desc += f"; {note}"
     if data is not None:
         desc += f"; fitted on {data.n} points"
     if sigma is not None:
@@ -194,7 +210,7 @@ def run(args) -> None:
     at = [parse_at(s, type(src.law).inputs) for s in args.at]
     k = args.flops_per_param_token
     rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
-                    level=args.level, k=k)
+                    level=args.level, k=k, U=getattr(args, "unique_tokens", None))
     if args.json:
         emit_json(rep)
     else:

@@ -4,6 +4,7 @@ Shape of the report (``--json``)::
 
     {"level": 0.9,
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
+                                               # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
      "loss": [{<the law's inputs>, "estimate", "lower", "upper", "predictive_lower",
                "predictive_upper", "extrapolation_decades"}, ...],
@@ -46,14 +47,16 @@ def _exponents(P, law, nd, level) -> dict:
     return out
 
 
-def _allocation(P, law, C, level, k) -> list[dict]:
+def _allocation(P, law, C, level, k, U=None) -> list[dict]:
     inputs = type(law).inputs
     if not {"N", "D"} <= set(inputs):
         raise CLIError(f"--compute: the {type(law).name} law has inputs {','.join(inputs)}, so there is no "
                        "compute-optimal split into N and D; use --at to predict its loss")
-    table = P.allocation_table(law, C, flops_per_param_token=k, level=level)
+    table = P.allocation_table(law, C, flops_per_param_token=k, level=level, U=U)
     names = _quantities(table, skip=("compute",))
-    return [{"compute": row["compute"], **{f: _iv(row, f) for f in names}} for row in table.rows]
+    extra = ("U",) if U is not None else ()
+    return [{"compute": row["compute"], **{e: row[e] for e in extra}, **{f: _iv(row, f) for f in names}}
+            for row in table.rows]
 
 
 def _loss(P, src, at, level, k) -> list[dict]:
@@ -64,20 +67,20 @@ def _loss(P, src, at, level, k) -> list[dict]:
     return table.to_records()
 
 
-def _target(P, law, target_loss, C, level, k) -> dict:
-    tt = P.target_table(law, [target_loss], flops_per_param_token=k, level=level)
+def _target(P, law, target_loss, C, level, k, U=None) -> dict:
+    tt = P.target_table(law, [target_loss], flops_per_param_token=k, level=level, U=U)
     rec = tt.to_records()[0]
     target = {"loss": float(target_loss), "reachable_probability": rec["prob_reachable"]}
     for name in _quantities(tt):
         target[name] = _iv(rec, name)
     target["prob_reach"] = []
     if C.size:
-        p = P.prob_reach(law, target_loss, C, k)
+        p = P.prob_reach(law, target_loss, C, k, U=U)
         target["prob_reach"] = [{"compute": float(c), "probability": float(v)} for c, v in zip(C, p)]
     return target
 
 
-def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0) -> dict:
+def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0, U=None) -> dict:
     """The JSON report of ``bayes-scaling predict`` (see the module docstring for its shape)."""
     from .. import prediction as P
     from ..laws import sample_shape
@@ -86,10 +89,10 @@ def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0) 
     C = np.asarray(compute, dtype=np.float64)
     return {
         "level": level,
-        "allocation": _allocation(P, src.law, C, level, k) if C.size else [],
+        "allocation": _allocation(P, src.law, C, level, k, U) if C.size else [],
         "exponents": _exponents(P, src.law, nd, level),
         "loss": _loss(P, src, at, level, k) if at else [],
-        "target": None if target_loss is None else _target(P, src.law, target_loss, C, level, k),
+        "target": None if target_loss is None else _target(P, src.law, target_loss, C, level, k, U),
     }
 
 
@@ -123,7 +126,8 @@ _SHORT = {"tokens_per_param": "D/N"}
 
 def _allocation_lines(rep, k) -> list[str]:
     names = [f for f in rep["allocation"][0] if f != "compute"]
-    rows = [[_fmt(r["compute"])] + [_fmt_iv(r[f]) for f in names] for r in rep["allocation"]]
+    rows = [[_fmt(r["compute"])] + [_fmt_iv(r[f]) if isinstance(r[f], dict) else _fmt(r[f]) for f in names]
+            for r in rep["allocation"]]
     return [f"\nCompute-optimal allocation (C = {k:g} N D):"] + _table(
         ["compute"] + [_SHORT.get(f, f) for f in names], rows)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import CLIError, caught, emit_json, reload_data, resolve_law, seed_key
+from .common import (CLIError, caught, constraint_note, constraints_json, emit_json, law_spec, reload_data,
+                     seed_key)
 
 __all__ = ["run", "CHOICE_KINDS", "law_columns", "nuts_kwargs"]
 
@@ -45,6 +46,8 @@ def _print_sweep(table, spec) -> None:
     print(f"Fit-region sweep ({m['vary']}, method {m['method']}{interval}) on {m['n_total']} points: "
           f"{m['data']}")
     print(f"budget decision at C = {m['budget']:.3g} FLOP (C = {m['flops_per_param_token']:g} N D)")
+    if constraint_note(spec):
+        print(constraint_note(spec))
     cols = ["region", "n_points", "n_sizes"] + law_columns(table, spec) + ["N_opt", "tokens_per_param"]
     if m["level"] is not None:
         cols += ["N_opt_lower", "N_opt_upper", "tokens_per_param_lower", "tokens_per_param_upper"]
@@ -56,6 +59,8 @@ def _print_choices(table, spec) -> None:
     print(f"Fitting-choice sensitivity (point fits) on {m['n_points']} points: {m['data']}")
     print(f"budget decision at C = {m['budget']:.3g} FLOP; baseline: Huber delta 1e-3 on log loss, "
           "the law's default start grid, the data's N, C = k N D")
+    if constraint_note(spec):
+        print(constraint_note(spec))
     cols = ["axis", "choice"] + law_columns(table, spec) + ["N_opt", "tokens_per_param", "objective",
                                                             "converged"]
     print(table.format(_present(table, cols)))
@@ -107,7 +112,7 @@ def _sweep(args, ds, sens, spec) -> None:
         level=args.level, key=seed_key(args), replicates=args.replicates,
         flops_per_param_token=args.flops_per_param_token, **nuts_kwargs(args))
     if args.json:
-        return emit_json({**table.to_dict(), "warnings": msgs})
+        return emit_json({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs})
     _print_sweep(table, spec)
 
 
@@ -119,7 +124,8 @@ def _choices(args, ds, sens, spec) -> None:
     table, msgs = caught(sens.fitting_choices, ds, law=spec, budget=args.budget, key=seed_key(args),
                          flops_per_param_token=args.flops_per_param_token, **kwargs)
     if args.json:
-        return emit_json({**table.to_dict(), "vary": args.vary, "warnings": msgs})
+        return emit_json({**table.to_dict(), "vary": args.vary, "constraints": constraints_json(spec),
+                          "warnings": msgs})
     _print_choices(table, spec)
 
 
@@ -127,7 +133,7 @@ def run(args, ds) -> None:
     """Run the sweep or comparison ``--vary`` asks for and report (text or ``--json``)."""
     from .. import analysis as sens
 
-    spec = resolve_law(args.law)
+    spec = law_spec(args)
     if args.vary in sens.REGION_KINDS:
         return _sweep(args, ds, sens, spec)
     if args.vary in CHOICE_KINDS:

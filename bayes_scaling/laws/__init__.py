@@ -23,13 +23,21 @@ import numpy as np
 
 from .base import INPUTS, Law
 from .chinchilla import HOFFMANN_2022, Chinchilla
+from .compute_only import ComputeOnly
 from .constrained import Constrained
+from .data_constrained import MUENNIGHOFF_2023, DataConstrained
+from .kaplan import KAPLAN_2020, Kaplan
 
 __all__ = [
     "Law",
     "Chinchilla",
+    "ComputeOnly",
     "Constrained",
+    "DataConstrained",
+    "Kaplan",
     "HOFFMANN_2022",
+    "KAPLAN_2020",
+    "MUENNIGHOFF_2023",
     "LAWS",
     "INPUTS",
     "register",
@@ -46,6 +54,9 @@ __all__ = [
 ]
 
 LAWS: dict[str, type] = {"chinchilla": Chinchilla}
+LAWS["data-constrained"] = DataConstrained
+LAWS["kaplan"] = Kaplan
+LAWS["compute-only"] = ComputeOnly
 
 
 def register(law_cls: type) -> type:
