@@ -5,16 +5,26 @@ same way: the law's parameters in the ``posterior`` group with dims ``(chain, dr
 (a point fit is chain 1, draw 1; bootstrap replicates are chain 1, draw = replicate) and metadata in
 the group's attributes: package version, law, method, data hash, seed, number of points, and
 whatever the method adds (priors, likelihood, scheme).
+
+Writing is atomic (a temporary file in the same folder, then a rename), so a failed write never
+destroys the previous artifact. Reading checks what it reads and refuses a bad artifact with one line
+naming the file and the problem: a truncated or non-netCDF file, a missing posterior group, another
+package's file or a newer major version of this one, an unknown law, missing, non-finite or
+out-of-support parameters, and a median outside the law's ``plausible_bounds()``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import tempfile
 
 import numpy as np
 
 from ._version import __version__
-from .data import Dataset, data_hash
+from .data import Dataset, check_seed, data_hash
 from .laws import derived, describe, from_description, resolve
 from .tables import dumps
 
@@ -29,7 +39,8 @@ def import_arviz():
 
 
 __all__ = ["import_arviz", "metadata", "law_to_dataset_dict", "make_idata", "save", "load", "law_from_idata",
-           "law_spec_from_idata", "read_metadata"]
+           "law_spec_from_idata", "read_metadata", "write_atomic", "check_structure", "check_law_values",
+           "where"]
 
 
 def metadata(data: Dataset | None, *, law, method: str, seed=None, **extra) -> dict:
@@ -46,7 +57,7 @@ def metadata(data: Dataset | None, *, law, method: str, seed=None, **extra) -> d
         "law": spec["law"],
         "law_spec": dumps(spec),
         "method": method,
-        "seed": -1 if seed is None else int(seed),
+        "seed": -1 if seed is None else check_seed(seed),
     }
     if data is not None:
         meta["data_hash"] = data_hash(data)
@@ -103,21 +114,105 @@ def make_idata(law, data: Dataset | None, meta: dict, *, extra_posterior=None, s
     return idata
 
 
+def _mode_for(path: str) -> int:
+    """The permissions of the file being replaced, or the default ones (0o666 less the umask)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def write_atomic(path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it onto ``path``.
+
+    A write that fails (disk full, interrupted) leaves the previous file at ``path`` intact and
+    removes the temporary file, so an artifact is never half-written or lost.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, _mode_for(path))
+        with open(tmp, "rb+") as f:  # on disk before the rename
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def save(idata, path) -> None:
-    """Write ``idata`` to netCDF (``.nc``)."""
-    idata.to_netcdf(str(path))
+    """Write ``idata`` to netCDF (``.nc``) atomically (see :func:`write_atomic`)."""
+    write_atomic(path, lambda tmp: idata.to_netcdf(tmp))
+
+
+def _major(version) -> int | None:
+    m = re.match(r"\s*(\d+)\.", str(version))
+    return int(m.group(1)) if m else None
+
+
+def where(idata) -> str:
+    """The file an artifact was loaded from (``'the artifact'`` when it was built in memory)."""
+    return getattr(idata, "_bayes_scaling_source", None) or "the artifact"
+
+
+def check_structure(idata, source="the artifact") -> None:
+    """Refuse an artifact that is not this package's: a posterior group, ``package`` = bayes_scaling,
+    a package version whose major part is not newer than this package's, and finite positive
+    ``sigma``/``nu`` when present. Raises ``ValueError`` naming ``source`` and the problem."""
+    if "posterior" not in idata.groups():
+        raise ValueError(f"{source} has no posterior group; it is not a bayes_scaling fit artifact")
+    attrs = idata.posterior.attrs
+    package = attrs.get("package")
+    if package != "bayes_scaling":
+        got = "no package" if package is None else f"package {package!r}"
+        raise ValueError(f"{source} records {got}; it is not a bayes_scaling fit artifact")
+    version = attrs.get("package_version")
+    major, ours = _major(version), _major(__version__)
+    if major is None:
+        raise ValueError(f"{source} records no readable package version (got {version!r})")
+    if ours is not None and major > ours:
+        raise ValueError(f"{source} was written by bayes_scaling {version}, a newer major version than "
+                         f"this one ({__version__}); upgrade bayes_scaling to read it")
+    for name in ("sigma", "nu"):
+        if name in idata.posterior:
+            x = np.asarray(idata.posterior[name].values, dtype=np.float64)
+            if not np.all(np.isfinite(x) & (x > 0)):
+                raise ValueError(f"{source}: {name} must be finite and > 0; it is not "
+                                 f"{_count_bad(x, np.isfinite(x) & (x > 0))}")
+
+
+def _count_bad(x, ok) -> str:
+    bad = x[~ok]
+    return f"in {bad.size} of {x.size} draw(s) (e.g. {float(bad.flat[0]):g})"
 
 
 def load(path):
-    """Read an artifact written by :func:`save`; returns ``arviz.InferenceData``."""
+    """Read and check an artifact written by :func:`save`; returns ``arviz.InferenceData``.
+
+    A missing file raises ``FileNotFoundError``; a file that is not netCDF (or is truncated) or that
+    fails :func:`check_structure` raises ``ValueError`` with one line naming the file and the problem.
+    The law's values are checked when it is rebuilt (:func:`law_from_idata`).
+    """
     az = import_arviz()
 
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"artifact not found: {path}")
     try:
-        return az.from_netcdf(str(path))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"artifact not found: {path}") from None
+        with az.rc_context({"data.load": "eager"}):  # read it all now: errors name the file
+            idata = az.from_netcdf(str(path))
     except Exception as exc:  # netCDF/HDF5 errors carry no file name
-        raise ValueError(f"could not read {path} as a bayes_scaling netCDF artifact: {exc}") from None
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"could not read {path} as a bayes_scaling netCDF artifact "
+                         f"(damaged or truncated?): {msg}") from None
+    check_structure(idata, path)
+    idata._bayes_scaling_source = str(path)
+    return idata
 
 
 def read_metadata(idata) -> dict:
@@ -126,24 +221,76 @@ def read_metadata(idata) -> dict:
 
 
 def law_spec_from_idata(idata):
-    """The law spec (form and constraints) an artifact was fitted with."""
+    """The law spec (form and constraints) an artifact was fitted with; ``ValueError`` naming the
+    file for an unknown or unreadable one."""
     attrs = idata.posterior.attrs
-    if "law_spec" in attrs:
-        return from_description(json.loads(attrs["law_spec"]))
-    return from_description(attrs.get("law", "chinchilla"))
+    try:
+        if "law_spec" in attrs:
+            return from_description(json.loads(attrs["law_spec"]))
+        return from_description(attrs.get("law", "chinchilla"))
+    except (TypeError, ValueError, AttributeError) as exc:
+        msg = " ".join(str(exc).split())
+        raise ValueError(f"{where(idata)} records a law this package does not know "
+                         f"({attrs.get('law')!r}): {msg}") from None
 
 
-def law_from_idata(idata, law=None):
-    """Rebuild the law pytree with (chain, draw) leaves from an artifact's posterior group."""
+def check_law_values(cls, values: dict, source="the artifact", *, bounds: bool = True, skip=()) -> None:
+    """Refuse a law's stored values: each must be finite, a positive parameter > 0, and (with
+    ``bounds``) the median over draws of each parameter not in ``skip`` inside the law's
+    ``plausible_bounds()`` (a damaged artifact or a degenerate fit). ``ValueError`` names the file."""
+    for name in cls.names:
+        x = values[name]
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"{source}: {name} is not finite {_count_bad(x, np.isfinite(x))}")
+        if cls.support.get(name) == "positive" and not np.all(x > 0):
+            raise ValueError(f"{source}: {name} must be > 0 (a positive parameter of the {cls.name} law); "
+                             f"it is not {_count_bad(x, x > 0)}")
+    if not bounds:
+        return
+    try:
+        lo, hi = (np.asarray(b, dtype=np.float64) for b in cls.plausible_bounds())
+    except NotImplementedError:
+        return
+    for i, (name, pos) in enumerate(zip(cls.names, cls.positive_mask())):
+        if name in skip:
+            continue
+        u = float(np.median(np.log(values[name]) if pos else values[name]))
+        if not lo[i] <= u <= hi[i]:
+            f = np.exp if pos else float
+            raise ValueError(f"{source}: {name} = {float(f(u)):.6g} (median over draws) lies outside the "
+                             f"{cls.name} law's plausible range [{float(f(lo[i])):.6g}, "
+                             f"{float(f(hi[i])):.6g}]; the artifact is damaged or the fit degenerate")
+
+
+def law_from_idata(idata, law=None, *, check_bounds: bool = True):
+    """Rebuild the law pytree with (chain, draw) leaves from an artifact's posterior group.
+
+    The law is ``law`` (a spec) or the one the artifact records, which must be registered. Its
+    parameters must be present with one (chain, draw) shape, finite, positive where the law says so,
+    and (``check_bounds``) inside its plausible bounds (see :func:`check_law_values`); otherwise a
+    ``ValueError`` names the file and the problem.
+    """
     import jax.numpy as jnp
 
     from .laws import form_of
+    from .summary import constraints_of
 
+    src = where(idata)
+    spec = law if law is not None else law_spec_from_idata(idata)
     try:
-        cls = form_of(law if law is not None else law_spec_from_idata(idata))
+        cls = form_of(spec)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"artifact law is unknown: {exc}") from None
-    missing = [p for p in cls.names if p not in idata.posterior]
+        raise ValueError(f"{src}: artifact law is unknown: {exc}") from None
+    post = idata.posterior
+    missing = [p for p in cls.names if p not in post]
     if missing:
-        raise ValueError(f"artifact posterior lacks {missing}; it holds {list(idata.posterior.data_vars)}")
-    return cls(**{p: jnp.asarray(idata.posterior[p].values, dtype=jnp.float64) for p in cls.names})
+        raise ValueError(f"{src}: the posterior lacks {', '.join(missing)} of the {cls.name} law; "
+                         f"it holds {', '.join(map(str, post.data_vars))}")
+    values = {p: np.asarray(post[p].values, dtype=np.float64) for p in cls.names}
+    shapes = {v.shape for v in values.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"{src}: the law's parameters must share one (chain, draw) shape; got "
+                         + ", ".join(f"{p} {v.shape}" for p, v in values.items()))
+    fixed, _ = constraints_of(spec)
+    check_law_values(cls, values, src, bounds=check_bounds, skip=tuple(fixed))
+    return cls(**{p: jnp.asarray(v) for p, v in values.items()})

@@ -15,7 +15,7 @@ import json
 import jax
 import numpy as np
 
-from ..data import Dataset
+from ..data import Dataset, check_seed
 from ..laws import form_of, resolve
 from .numpyro_model import site_names
 from .predictive import log_likelihood
@@ -46,7 +46,7 @@ def to_inference_data(result: PosteriorResult, data: Dataset, *, seed=None,
     ll = log_likelihood(result, data)
     pp = None
     if posterior_predictive:
-        k = jax.random.fold_in(jax.random.key(0 if seed is None else int(seed)), 7)
+        k = jax.random.fold_in(jax.random.key(0 if seed is None else check_seed(seed)), 7)
         pp = {"log_loss": _ppc(k, result, data)}
     diag = {k: v for k, v in result.diagnostics.items() if k != "per_parameter"}
     cfg = dict(result.config)
@@ -66,11 +66,15 @@ def from_inference_data(idata, *, law=None) -> PosteriorResult:
     The law (form and constraints) is the one the artifact records; pass ``law`` (a spec) for a
     form that is not registered in :data:`bayes_scaling.laws.LAWS`.
     """
-    from ..artifacts import law_from_idata, law_spec_from_idata, read_metadata
+    from ..artifacts import check_structure, law_from_idata, law_spec_from_idata, read_metadata, where
 
+    src = where(idata)
+    check_structure(idata, src)
     meta = read_metadata(idata)
     if meta.get("method") != "nuts":
-        raise ValueError(f"artifact method is {meta.get('method')!r}, not 'nuts'")
+        raise ValueError(f"{src}: artifact method is {meta.get('method')!r}, not 'nuts'")
+    if "sigma" not in idata.posterior or "sample_stats" not in idata.groups():
+        raise ValueError(f"{src}: a NUTS artifact needs sigma in its posterior and a sample_stats group")
     if law is None:
         try:
             spec = law_spec_from_idata(idata)
@@ -80,25 +84,29 @@ def from_inference_data(idata, *, law=None) -> PosteriorResult:
         spec = resolve(law)
     post = idata.posterior
     form = form_of(spec)
-    law_value = jax.tree_util.tree_map(np.asarray, law_from_idata(idata, law=form))
+    law_value = jax.tree_util.tree_map(np.asarray, law_from_idata(idata, law=spec))
     sigma = np.asarray(post["sigma"].values)
     nu = np.asarray(post["nu"].values) if "nu" in post else None
     stats = {k: np.asarray(idata.sample_stats[k].values) for k in idata.sample_stats.data_vars}
     names = site_names(spec, "student-t") + tuple(n for n in form.names if n not in spec.sites())
     samples = {k: np.asarray(post[k].values) for k in names if k in post}
-    config = json.loads(meta["sampler"]) if "sampler" in meta else {}
-    config["priors"] = json.loads(meta["priors"]) if "priors" in meta else {}
+    try:
+        config = json.loads(meta["sampler"]) if "sampler" in meta else {}
+        config["priors"] = json.loads(meta["priors"]) if "priors" in meta else {}
+        diag = json.loads(meta["diagnostics"]) if "diagnostics" in meta else {}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{src}: unreadable sampler, priors or diagnostics attribute ({exc})") from None
     if "law" not in config or not isinstance(config["law"], dict):
         from ..laws import describe
 
         config["law"] = describe(spec)
-    diag = json.loads(meta["diagnostics"]) if "diagnostics" in meta else {}
     return PosteriorResult(law=law_value, sigma=sigma, nu=nu, diagnostics=diag, sample_stats=stats,
                            samples=samples, config=config, weights=None)
 
 
 def save(result: PosteriorResult, data: Dataset, path, *, seed=None, posterior_predictive: bool = False):
-    """Write the posterior as netCDF (see :func:`to_inference_data`); returns the InferenceData."""
+    """Write the posterior as netCDF, atomically (see :func:`to_inference_data`,
+    :func:`bayes_scaling.artifacts.save`); returns the InferenceData."""
     from .. import artifacts
 
     idata = to_inference_data(result, data, seed=seed, posterior_predictive=posterior_predictive)
@@ -107,7 +115,8 @@ def save(result: PosteriorResult, data: Dataset, path, *, seed=None, posterior_p
 
 
 def load(path):
-    """Read a netCDF artifact; returns ``arviz.InferenceData`` (see :func:`from_inference_data`)."""
+    """Read and check a netCDF artifact (:func:`bayes_scaling.artifacts.load`); returns
+    ``arviz.InferenceData`` (see :func:`from_inference_data`)."""
     from .. import artifacts
 
     return artifacts.load(path)
