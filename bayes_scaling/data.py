@@ -1,18 +1,22 @@
 """Data layer: load (N, D, loss[, U]) from CSV, arrays or a DataFrame, validated on the host.
 
 Every loader returns a :class:`Dataset` of float64 numpy arrays that has passed :func:`validate`.
-Errors say what was expected, what arrived, and which column or row. An optional unique-tokens
-column U (the repeated-data runs of Muennighoff et al. 2023) is recognised by name or given
-explicitly (``u_col=``, ``--u-col``); a law that reads U is refused on data without it.
+Errors say what was expected, what arrived, and which column or row (a CSV's rows by their line in
+the file; reading, decoding and delimiter detection live in :mod:`bayes_scaling.csv_io`). An
+optional unique-tokens column U (the repeated-data runs of Muennighoff et al. 2023) is recognised by
+name or given explicitly (``u_col=``, ``--u-col``); a law that reads U is refused on data without it.
+
+Exact duplicate rows (every input column and the loss equal) are refused, naming the rows, unless a
+loader is given ``allow_duplicates=True`` (CLI ``--allow-duplicates``): a run logged twice counts
+twice in every fit and narrows the bootstrap interval as if it were new evidence.
+:meth:`Dataset.subset` and :func:`simulate` keep duplicates (see there).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import math
-import re
 from importlib import resources
 from typing import NamedTuple, Sequence
 
@@ -20,9 +24,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .csv_io import U_NAMES, DataError, read_table
+from .csv_io import find_column as _find_column
+from .csv_io import row_number as _row
+from .csv_io import to_float as _to_float
+
 __all__ = [
     "Dataset",
     "DataError",
+    "check_seed",
+    "duplicate_rows",
     "from_arrays",
     "from_csv",
     "from_dataframe",
@@ -36,10 +47,24 @@ __all__ = [
 
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
 MIN_POINTS = 6  # the Chinchilla law has 5 free parameters; a fit needs at least 5 + 1 points.
+MAX_SEED = 2**63 - 1  # a seed becomes a JAX key through int64
 
 
-class DataError(ValueError):
-    """Bad input data: the message names the column or row and what was expected."""
+def check_seed(seed, name: str = "seed") -> int:
+    """An integer seed in 0..2**63-1 as an ``int``; anything else raises ``ValueError`` naming it.
+
+    Examples:
+        >>> check_seed(7)
+        7
+        >>> check_seed(2**70)
+        Traceback (most recent call last):
+        ...
+        ValueError: seed must be an integer in 0..2**63-1 (9223372036854775807); got 1180591620717411303424
+    """
+    ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= int(seed) <= MAX_SEED
+    if not ok:
+        raise ValueError(f"{name} must be an integer in 0..2**63-1 ({MAX_SEED}); got {seed!r}")
+    return int(seed)
 
 
 class Dataset(NamedTuple):
@@ -97,11 +122,12 @@ class Dataset(NamedTuple):
         return jnp.log(jnp.stack([jnp.asarray(self.column(n), dtype=jnp.float64) for n in names]))
 
     def subset(self, mask, label: str | None = None) -> "Dataset":
-        """The rows where ``mask`` is true, revalidated."""
+        """The rows where ``mask`` is true, revalidated (duplicates were judged when the data loaded,
+        so a subset keeps any that were allowed)."""
         mask = np.asarray(mask, dtype=bool)
         return from_arrays(self.N[mask], self.D[mask], self.loss[mask],
                            label=self.label if label is None else label,
-                           U=None if self.U is None else self.U[mask])
+                           U=None if self.U is None else self.U[mask], allow_duplicates=True)
 
 
 def _law_inputs(law) -> tuple[str, ...]:
@@ -116,72 +142,24 @@ def _law_name(law) -> str:
     return law if isinstance(law, (str, tuple)) else resolve(law).name
 
 
-U_NAMES = ("unique_tokens", "U", "unique_tokens_U")  # named in messages; _ALIASES["U"] has them all
-
-
-_ALIASES = {
-    "N": ("n", "params", "parameters", "modelsize", "nparams", "numparams", "paramcount", "size",
-          "nonembeddingparams", "model", "paramsn"),
-    "D": ("d", "tokens", "trainingtokens", "ntokens", "numtokens", "data", "datasize", "tokenstrained",
-          "tokensd"),
-    "C": ("c", "flops", "flop", "compute", "trainingflop", "trainingflops", "trainingcompute"),
-    "loss": ("loss", "finalloss", "valloss", "validationloss", "evalloss", "trainloss", "testloss"),
-    "U": ("u", "uniquetokens", "uniquetokensu", "uniquetoken", "nuniquetokens", "numuniquetokens",
-          "uniquedata", "uniquedatatokens", "uniquetrainingtokens"),
-}
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _find_column(columns: Sequence[str], role: str, explicit: str | None) -> str | None:
-    if explicit is not None:
-        if explicit not in columns:
-            raise DataError(
-                f"column {explicit!r} (given for {role}) not found; columns are {list(columns)}"
-            )
-        return explicit
-    for alias in _ALIASES[role]:
-        for c in columns:
-            if _norm(c) == alias:
-                return c
-    return None
-
-
-def _to_float(values, column: str, row_offset: int = 0) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        try:
-            out[i] = float(v)
-        except (TypeError, ValueError):
-            raise DataError(
-                f"column {column!r} must be numeric; row {i + row_offset} has {v!r}"
-            ) from None
-    return out
-
-
-def _check_values(x: np.ndarray, column: str, row_offset: int) -> None:
+def _check_values(x: np.ndarray, column: str, row_offset) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         idx = np.flatnonzero(bad)
-        raise DataError(
-            f"column {column!r} must be finite; {idx.size} bad rows (NaN or inf), "
-            f"first at row {idx[0] + row_offset} (value {x[idx[0]]})"
-        )
+        raise DataError(f"column {column!r} must be finite; {idx.size} bad rows (NaN or inf), "
+                        f"first at row {_row(row_offset, idx[0])} (value {x[idx[0]]})")
     bad = x <= 0
     if bad.any():
         idx = np.flatnonzero(bad)
-        raise DataError(
-            f"column {column!r} must be > 0; {idx.size} bad rows, first at row {idx[0] + row_offset} "
-            f"(value {x[idx[0]]})"
-        )
+        raise DataError(f"column {column!r} must be > 0; {idx.size} bad rows, first at row "
+                        f"{_row(row_offset, idx[0])} (value {x[idx[0]]})")
 
 
-def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset: int = 0, min_points: int = MIN_POINTS):
+def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset=0, min_points: int = MIN_POINTS):
     """Check arrays for length, finiteness, positivity and design; return float64 copies.
 
-    ``row_offset`` shifts reported row numbers (a CSV reports file lines).
+    ``row_offset`` shifts reported row numbers, or is an array giving each row's number (a CSV
+    reports file lines).
     """
     arrays = []
     for x, name in zip((N, D, loss), names):
@@ -200,9 +178,7 @@ def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset: int = 0, min_p
     for a, name in zip(arrays, names):
         _check_values(a, name, row_offset)
     if n < min_points:
-        raise DataError(
-            f"need at least {min_points} points (5 free parameters + 1); got {n}"
-        )
+        raise DataError(f"need at least {min_points} points (5 free parameters + 1); got {n}")
     if np.unique(arrays[0]).size < 2:
         raise DataError(
             f"need at least 2 distinct model sizes in {names[0]!r} to separate the N and D terms; "
@@ -211,7 +187,7 @@ def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset: int = 0, min_p
     return arrays
 
 
-def _unique_tokens(U, n: int, name: str, row_offset: int) -> np.ndarray:
+def _unique_tokens(U, n: int, name: str, row_offset) -> np.ndarray:
     """The unique-tokens column checked like the others: 1-D, numeric, n rows, finite and > 0."""
     a = np.asarray(U)
     if a.ndim != 1:
@@ -226,12 +202,61 @@ def _unique_tokens(U, n: int, name: str, row_offset: int) -> np.ndarray:
     return a
 
 
+def duplicate_rows(data: Dataset) -> list:
+    """Groups of exact duplicate rows: 0-based index arrays of rows whose N, D, loss (and U) are all
+    equal, each group in row order, groups ordered by their first row. ``[]`` when every row is unique.
+
+    Examples:
+        >>> ds = from_arrays([1e8, 2e8, 1e8, 4e8, 8e8, 1e9, 1e8], [1e9] * 7,
+        ...                  [3.0, 2.9, 3.0, 2.8, 2.7, 2.6, 3.0], allow_duplicates=True)
+        >>> [g.tolist() for g in duplicate_rows(ds)]
+        [[0, 2, 6]]
+    """
+    cols = [data.N, data.D, data.loss] + ([] if data.U is None else [data.U])
+    order = np.lexsort(cols[::-1])  # equal rows become neighbours (O(n log n), no (n, n) table)
+    same = np.all(np.stack([c[order][1:] == c[order][:-1] for c in cols]), axis=0)
+    if not same.any():
+        return []
+    gid = np.cumsum(np.r_[True, ~same]) - 1
+    member = np.bincount(gid)[gid] > 1
+    rows, gid = order[member], gid[member]
+    rows, gid = rows[np.lexsort((rows, gid))], np.sort(gid)
+    groups = np.split(rows, np.flatnonzero(np.diff(gid)) + 1)
+    return sorted(groups, key=lambda g: g[0])
+
+
+def _refuse_duplicates(ds: Dataset, names, row_offset) -> None:
+    groups = duplicate_rows(ds)
+    if not groups:
+        return
+    extra = sum(len(g) - 1 for g in groups)
+    shown = [f"{_row(row_offset, i)} = {_row(row_offset, g[0])}" for g in groups for i in g[1:]]
+    more = f" and {extra - 5} more" if extra > 5 else ""
+    raise DataError(f"{extra} exact duplicate rows (same {', '.join(repr(n) for n in names)}): row "
+                    f"{', row '.join(shown[:5])}{more}; a repeated run would count twice; drop them, "
+                    "or keep them with --allow-duplicates (allow_duplicates=True)")
+
+
+def _check_range(D, N, k, names, row_offset) -> None:
+    """D (from C / (k N)) and the compute k N D must stay finite and > 0 in float64."""
+    with np.errstate(over="ignore", under="ignore"):
+        C = k * N * D
+    bad = ~(np.isfinite(D) & (D > 0) & np.isfinite(C) & (C > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{int(bad.sum())} rows leave the float64 range: at row {_row(row_offset, i)} "
+                        f"{names[0]!r} = {N[i]:g} and tokens D = {D[i]:g} give compute {k:g} N D = "
+                        f"{C[i]:g}; express N and D in plain counts (parameters, tokens)")
+
+
 def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN,
-                label: str = "", row_offset: int = 0, names=None) -> Dataset:
+                label: str = "", row_offset=0, names=None, allow_duplicates: bool = False) -> Dataset:
     """Build a :class:`Dataset` from arrays: (N, D, loss), or (N, C, loss) with D = C / (k N).
 
     ``U`` (optional) holds the unique training tokens of each run; ``names`` may give a fourth name
-    for it in messages.
+    for it in messages. Exact duplicate rows raise :class:`DataError` naming them unless
+    ``allow_duplicates`` is true; values whose compute k N D (or D = C / (k N)) overflows or
+    underflows float64 are refused.
 
     Examples:
         >>> ds = from_arrays([1e8, 2e8, 4e8, 1e8, 2e8, 4e8], C=[1e18] * 3 + [1e19] * 3,
@@ -249,13 +274,19 @@ def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=D
     names = tuple(names or ("N", "D" if D is not None else "C", "loss"))
     n_name, s_name, l_name = names[:3]
     N_, S_, L_ = validate(N, second, loss, names=(n_name, s_name, l_name), row_offset=row_offset)
-    D_ = S_ if D is not None else S_ / (flops_per_param_token * N_)
+    with np.errstate(over="ignore", under="ignore"):
+        D_ = S_ if D is not None else S_ / (flops_per_param_token * N_)
+    _check_range(D_, N_, flops_per_param_token, names, row_offset)
     U_ = None if U is None else _unique_tokens(U, N_.shape[0], (names + ("U",))[3], row_offset)
-    return Dataset(N_, D_, L_, label, U_)
+    ds = Dataset(N_, D_, L_, label, U_)
+    if not allow_duplicates:
+        _refuse_duplicates(ds, (names + ("U",))[:4] if U_ is not None else names[:3], row_offset)
+    return ds
 
 
 def _columns_to_dataset(columns: Sequence[str], getter, *, n_col, d_col, compute_col, loss_col,
-                        flops_per_param_token, label, row_offset, u_col=None) -> Dataset:
+                        flops_per_param_token, label, row_offset, u_col=None,
+                        allow_duplicates: bool = False) -> Dataset:
     nc = _find_column(columns, "N", n_col)
     uc = _find_column(columns, "U", u_col)
     U, un = (None, ()) if uc is None else (getter(uc), (uc,))
@@ -273,61 +304,44 @@ def _columns_to_dataset(columns: Sequence[str], getter, *, n_col, d_col, compute
                         "name one with --d-col or --compute-col")
     if dc is not None:
         return from_arrays(getter(nc), getter(dc), getter(lc), U=U, label=label, row_offset=row_offset,
-                           names=(nc, dc, lc) + un)
+                           names=(nc, dc, lc) + un, allow_duplicates=allow_duplicates)
     return from_arrays(getter(nc), None, getter(lc), C=getter(cc), U=U, label=label, row_offset=row_offset,
-                       flops_per_param_token=flops_per_param_token, names=(nc, cc, lc) + un)
+                       flops_per_param_token=flops_per_param_token, names=(nc, cc, lc) + un,
+                       allow_duplicates=allow_duplicates)
 
 
 def from_csv(path_or_buffer, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
-             flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str | None = None) -> Dataset:
+             flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str | None = None,
+             allow_duplicates: bool = False) -> Dataset:
     """Load a CSV with a header row. Rows are reported by their line number in the file.
 
     Column names are recognised case- and punctuation-insensitively (params, tokens, flops,
     "Model Size", "Training FLOP", loss, unique_tokens, ...) unless given explicitly. Lines starting
     with ``#`` are comments. A unique-tokens column (``u_col``, or one named like ``unique_tokens``,
-    ``U``, ``unique_tokens_U``) is optional.
+    ``U``, ``unique_tokens_U``) is optional. The file is UTF-8 (a byte-order mark is fine), its
+    delimiter a comma, semicolon or tab (detected), its line endings LF or CRLF
+    (:func:`bayes_scaling.csv_io.read_table`). Exact duplicate rows are refused, naming their lines,
+    unless ``allow_duplicates``.
     """
-    if hasattr(path_or_buffer, "read"):
-        text = path_or_buffer.read()
-        name = "<buffer>"
-    else:
-        name = str(path_or_buffer)
-        try:
-            with open(path_or_buffer, newline="") as f:
-                text = f.read()
-        except FileNotFoundError:
-            raise DataError(f"file not found: {name}") from None
-        except IsADirectoryError:
-            raise DataError(f"expected a CSV file, got a directory: {name}") from None
-    lines = text.splitlines()
-    skipped = 0
-    while skipped < len(lines) and (not lines[skipped].strip() or lines[skipped].lstrip().startswith("#")):
-        skipped += 1
-    if skipped >= len(lines):
-        raise DataError(f"empty file: {name} has no header and no rows")
-    reader = csv.reader(io.StringIO("\n".join(lines[skipped:])))
-    header = [h.strip() for h in next(reader)]
-    rows = [r for r in reader if r and any(c.strip() for c in r)]
-    if not rows:
-        raise DataError(f"empty file: {name} has a header but no data rows")
-    for i, r in enumerate(rows):
-        if len(r) != len(header):
-            raise DataError(f"row {i + skipped + 2} has {len(r)} fields; the header has {len(header)}")
+    table = read_table(path_or_buffer)
+    header, rows = table.header, table.rows
 
     def getter(col):
         j = header.index(col)
-        return _to_float([r[j].strip() for r in rows], col, row_offset=skipped + 2)
+        return _to_float([r[j].strip() for r in rows], col, row_offset=table.lines)
 
     return _columns_to_dataset(header, getter, n_col=n_col, d_col=d_col, compute_col=compute_col,
                                loss_col=loss_col, flops_per_param_token=flops_per_param_token,
-                               label=name if label is None else label, row_offset=skipped + 2, u_col=u_col)
+                               label=table.name if label is None else label, row_offset=table.lines,
+                               u_col=u_col, allow_duplicates=allow_duplicates)
 
 
 def from_dataframe(df, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
-                   flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str = "") -> Dataset:
+                   flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str = "",
+                   allow_duplicates: bool = False) -> Dataset:
     """Load from a pandas DataFrame (pandas is optional; only this function needs it).
 
-    Rows are reported by their 0-based position.
+    Rows are reported by their 0-based position; exact duplicates are refused unless ``allow_duplicates``.
     """
     columns = [str(c) for c in df.columns]
     if len(df) == 0:
@@ -341,11 +355,15 @@ def from_dataframe(df, *, n_col=None, d_col=None, compute_col=None, loss_col=Non
 
     return _columns_to_dataset(columns, getter, n_col=n_col, d_col=d_col, compute_col=compute_col,
                                loss_col=loss_col, flops_per_param_token=flops_per_param_token,
-                               label=label, row_offset=0, u_col=u_col)
+                               label=label, row_offset=0, u_col=u_col, allow_duplicates=allow_duplicates)
 
 
 def load(source, **kwargs) -> Dataset:
-    """Load a Dataset from a CSV path, a DataFrame, a mapping of arrays, or a Dataset."""
+    """Load a Dataset from a CSV path, a DataFrame, a mapping of arrays, or a Dataset.
+
+    Keywords are those of :func:`from_csv` (``allow_duplicates=True`` keeps exact duplicate rows);
+    a Dataset is returned as it is.
+    """
     if isinstance(source, Dataset):
         return source
     if hasattr(source, "columns") and hasattr(source, "to_numpy"):
@@ -360,7 +378,8 @@ def load(source, **kwargs) -> Dataset:
                                    compute_col=kwargs.get("compute_col"), loss_col=kwargs.get("loss_col"),
                                    flops_per_param_token=kwargs.get("flops_per_param_token",
                                                                     DEFAULT_FLOPS_PER_PARAM_TOKEN),
-                                   label=kwargs.get("label", ""), row_offset=0, u_col=kwargs.get("u_col"))
+                                   label=kwargs.get("label", ""), row_offset=0, u_col=kwargs.get("u_col"),
+                                   allow_duplicates=kwargs.get("allow_duplicates", False))
     return from_csv(source, **kwargs)
 
 
@@ -405,7 +424,9 @@ def simulate(key, law, N, D, noise: float, label: str = "synthetic", *, U=None) 
         noise: standard deviation of the noise on log loss (0 for exact values).
 
     Returns:
-        A validated :class:`Dataset`.
+        A validated :class:`Dataset`. Duplicates are kept (``allow_duplicates=True``): rows with noise
+        are distinct draws, and a noise-free simulation of a design that repeats a point repeats its
+        loss by construction, which is the design asked for, not a logging error.
     """
     from .laws import inputs_for
 
@@ -416,7 +437,8 @@ def simulate(key, law, N, D, noise: float, label: str = "synthetic", *, U=None) 
     log_l = law.log_loss(*(jnp.asarray(x) for x in inputs))
     eps = jax.random.normal(key, log_l.shape, dtype=jnp.float64)
     loss = np.asarray(jnp.exp(log_l + noise * eps))
-    return from_arrays(N, D, loss, U=None if U is None else np.broadcast_to(U, N.shape), label=label)
+    return from_arrays(N, D, loss, U=None if U is None else np.broadcast_to(U, N.shape), label=label,
+                       allow_duplicates=True)
 
 
 def example_data() -> Dataset:

@@ -77,7 +77,8 @@ def _params_dataset(data: Dataset, label: str, alt) -> Dataset:
     n_alt = np.asarray(alt, dtype=np.float64)
     if n_alt.shape != data.N.shape:
         raise ValueError(f"params[{label!r}] must have shape {data.N.shape}; got {n_alt.shape}")
-    ds = from_arrays(n_alt, data.D, data.loss, label=f"{data.label} ({label})", names=(label, "D", "loss"))
+    ds = from_arrays(n_alt, data.D, data.loss, label=f"{data.label} ({label})", names=(label, "D", "loss"),
+                     allow_duplicates=True)  # the rows were judged when the data loaded
     return ds if data.U is None else ds._replace(U=data.U)
 
 
