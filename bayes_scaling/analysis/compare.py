@@ -38,7 +38,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..data import DataError, Dataset
+from ..data import DataError, Dataset, check_seed
 from ..laws import Constrained, describe, resolve
 from ..tables import Table
 
@@ -237,7 +237,7 @@ def compare(data: Dataset, laws=DEFAULT_LAWS, *, key=None, seed: int = 0, chains
     import jax
 
     if key is None:
-        key = jax.random.key(int(seed))
+        key = jax.random.key(check_seed(seed))
     entries = _entries(laws)
     check_inputs(data, entries)
     t0 = time.perf_counter()

@@ -1,7 +1,10 @@
 """Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest|compare``.
 
 Also ``python -m bayes_scaling`` and ``python -m bayes_scaling.cli``. Bad input exits with code 2
-and one line on stderr, never a traceback. ``--json`` prints one JSON object on stdout and nothing
+and one line on stderr, never a traceback. Every command's JSON carries ``"reliable"`` and
+``"problems"`` (:mod:`bayes_scaling.reliability`); the exit code is 0 for a reliable result and 3 for
+a result printed in full but marked not reliable (``NOT RELIABLE: ...`` lines in the text output).
+``--json`` prints one JSON object on stdout and nothing
 else (progress bars off). ``--law NAME`` picks a registered law form (:data:`bayes_scaling.laws.LAWS`);
 ``--fix NAME=VALUE`` and ``--tie FOLLOWER=LEADER`` constrain it.
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import CLIError
+from .common import EXIT_UNRELIABLE, CLIError
 from .parser import build_parser
 
 __all__ = ["main", "build_parser", "CLIError"]
@@ -66,12 +69,13 @@ def _one_line(exc) -> str:
 def main(argv=None) -> int:
     """Run ``bayes-scaling`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     from ..data import DataError
-    from .common import enable_compilation_cache
+    from .common import check_out, enable_compilation_cache
 
     try:
         args = build_parser().parse_args(argv)
+        check_out(args)  # --out is checked before any data is read or fitted
         enable_compilation_cache()
-        _dispatch(args)
+        problems = _dispatch(args)  # each command returns its result's problems (empty: reliable)
     except CLIError as exc:
         print(_one_line(str(exc).splitlines()[0] if str(exc) else exc), file=sys.stderr)
         return 2
@@ -84,4 +88,4 @@ def main(argv=None) -> int:
     except (DataError, ValueError, FileNotFoundError, OSError) as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
-    return 0
+    return EXIT_UNRELIABLE if problems else 0

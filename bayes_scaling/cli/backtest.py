@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import CLIError, caught, constraint_note, constraints_json, emit_json, law_spec, seed_key
+from .common import (CLIError, caught, constraint_note, constraints_json, design_problems, emit_json, law_spec,
+                     print_problems, seed_key, verdict)
 from .sensitivity import nuts_kwargs
 
 __all__ = ["run"]
@@ -53,8 +54,21 @@ def _print(args, table) -> None:
               "(held-out points share one fit, so they are not independent trials)")
 
 
-def run(args, ds) -> None:
-    """Run the backtest the arguments describe and report (text or ``--json``)."""
+def _problems(ds, spec, table) -> list:
+    """The data's design problems and those of each training fit (:mod:`bayes_scaling.reliability`)."""
+    from ..reliability import assess_info
+
+    m = table.meta
+    axis = "C" if m["by"] == "compute" else "N"
+    steps = m["steps"] if "steps" in m else [{"threshold": m["threshold"], **m["fit"]}]
+    out = design_problems(ds, spec)
+    for s in steps:
+        out += assess_info(s, f"fit on {axis} <= {s['threshold']:.4g}")
+    return out
+
+
+def run(args, ds) -> list:
+    """Run the backtest the arguments describe and report (text or ``--json``); returns the problems."""
     from ..analysis import backtest as bt
 
     spec = law_spec(args)
@@ -68,8 +82,12 @@ def run(args, ds) -> None:
             raise CLIError("give --holdout-above-compute C or --holdout-above-params N (or --rolling)")
         table, msgs = caught(bt.backtest, ds, above_compute=args.holdout_above_compute,
                              above_params=args.holdout_above_params, **common)
+    problems = _problems(ds, spec, table)
     if args.json:
-        return emit_json({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs})
+        emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs}, problems))
+        return problems
     if constraint_note(spec):
         print(constraint_note(spec))
     _print(args, table)
+    print_problems(problems)
+    return problems

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import (caught, constraint_note, constraints_json, emit_json, format_derived, format_params,
-                     law_spec, law_title, seed_key, summarize)
+from .common import (caught, constraint_note, constraints_json, design_problems, emit_json, format_derived,
+                     format_params, law_spec, law_title, print_problems, reliability_meta, seed_key,
+                     summarize, verdict)
 
 __all__ = ["run"]
 
@@ -29,6 +30,7 @@ def _result(args, ds, res, spec) -> dict:
         "scheme": res.scheme,
         "replicates": int(args.replicates),
         "failed": int(res.n_failed),
+        "converged": bool(res.full.converged) and int(res.n_failed) < int(args.replicates),
         "restarted": int(res.n_restarted),
         "on_bound": int(res.on_bound.sum()),
         "model_sizes": int(res.n_groups),
@@ -41,7 +43,7 @@ def _result(args, ds, res, spec) -> dict:
     }
 
 
-def _save(args, ds, res, spec) -> None:
+def _save(args, ds, res, spec, problems) -> None:
     import numpy as np
 
     from .. import artifacts
@@ -50,7 +52,8 @@ def _save(args, ds, res, spec) -> None:
         ds, law=spec, method="bootstrap", seed=args.seed,
         scheme=res.scheme, likelihood="normal", loss="huber", delta=args.delta,
         replicates=int(args.replicates), failed=int(res.n_failed), model_sizes=int(res.n_groups),
-        starts=int(res.starts.shape[0]), full_objective=float(res.full.objective))
+        starts=int(res.starts.shape[0]), full_objective=float(res.full.objective),
+        **reliability_meta(problems))
     idata = artifacts.make_idata(
         res.law, ds, meta,
         extra_posterior={"sigma": res.sigma[None, :]},
@@ -71,15 +74,18 @@ def _print(args, ds, res, out, kept: int, spec) -> None:
         print(derived)
     print(f"'estimate' is the replicates' median, 'sd' the bootstrap standard error; "
           f"{kept} replicates converged, {res.n_failed} failed (dropped)")
+    print_problems(out["problems"])
     if args.out:
         print(f"wrote {args.out}")
 
 
-def run(args, ds) -> None:
-    """Bootstrap the fit of ``--law`` on ``ds`` and report (text or ``--json``)."""
+def run(args, ds) -> list:
+    """Bootstrap the fit of ``--law`` on ``ds`` and report (text or ``--json``); returns the problems."""
     from ..bootstrap import bootstrap
+    from ..reliability import assess_bootstrap
 
     spec = law_spec(args)
+    design = design_problems(ds, spec)
     progress = not args.json and sys.stderr.isatty()
     res, _ = caught(bootstrap, seed_key(args), ds, args.replicates, law=spec, scheme=args.scheme,
                     delta=args.delta, progress=progress)
@@ -87,10 +93,11 @@ def run(args, ds) -> None:
     if kept < 2:
         raise ValueError(f"only {kept} of {args.replicates} bootstrap replicates converged; "
                          "no interval can be formed (see the warnings above)")
-    out = _result(args, ds, res, spec)
+    out = verdict(_result(args, ds, res, spec), design + assess_bootstrap(res, spec, ds))
     if args.out:
-        _save(args, ds, res, spec)
+        _save(args, ds, res, spec, out["problems"])
     if args.json:
         emit_json(out)
     else:
         _print(args, ds, res, out, kept, spec)
+    return out["problems"]

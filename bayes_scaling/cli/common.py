@@ -16,7 +16,8 @@ import warnings
 __all__ = [
     "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
     "summarize", "format_params", "derived_note", "enable_compilation_cache", "seed_key",
-    "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json",
+    "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json", "check_out",
+    "verdict", "print_problems", "reliability_meta", "design_problems", "EXIT_UNRELIABLE",
 ]
 
 
@@ -57,11 +58,52 @@ def emit_json(obj) -> None:
     print(dumps(obj))
 
 
+# ------------------------------------------------------------------------------------ reliability
+# The contract of every command: JSON carries "reliable" and "problems"; the text output prints one
+# "NOT RELIABLE: ..." line per problem; run() returns the problems, and main() exits with 3 when
+# there are any (the result was produced but is not reliable), 0 when there are none.
+
+EXIT_UNRELIABLE = 3
+
+
+def verdict(out: dict, problems) -> dict:
+    """``out`` with ``"reliable"`` and ``"problems"`` set (the JSON contract of every command)."""
+    problems = list(dict.fromkeys(problems))
+    out["reliable"] = not problems
+    out["problems"] = problems
+    return out
+
+
+def print_problems(problems) -> None:
+    """One ``NOT RELIABLE: ...`` line per problem on stdout (nothing for a reliable result)."""
+    for p in dict.fromkeys(problems):
+        print(f"NOT RELIABLE: {p}")
+
+
+def reliability_meta(problems) -> dict:
+    """Artifact metadata of a verdict: ``reliable`` (1 or 0) and ``problems`` (a JSON list)."""
+    from ..tables import dumps
+
+    return {"reliable": int(not problems), "problems": dumps(list(dict.fromkeys(problems)))}
+
+
+def design_problems(ds, spec) -> list:
+    """:func:`bayes_scaling.reliability.check_design` (refusing data that cannot identify the law)."""
+    from ..reliability import check_design
+
+    return check_design(ds, spec)
+
+
 def seed_key(args):
-    """The JAX PRNG key of ``--seed``."""
+    """The JAX PRNG key of ``--seed`` (an integer in 0..2**63-1, else :class:`CLIError`)."""
     import jax
 
-    return jax.random.key(args.seed)
+    from ..data import check_seed
+
+    try:
+        return jax.random.key(check_seed(args.seed, "--seed"))
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------- laws
@@ -268,9 +310,14 @@ def load_data(args):
     if args.example:
         ds = data_mod.example_data()
     elif args.data:
+        allow = bool(getattr(args, "allow_duplicates", False))
         ds = data_mod.from_csv(args.data, n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col,
                                loss_col=args.loss_col, u_col=getattr(args, "u_col", None),
-                               flops_per_param_token=args.flops_per_param_token)
+                               flops_per_param_token=args.flops_per_param_token, allow_duplicates=allow)
+        dups = sum(len(g) - 1 for g in data_mod.duplicate_rows(ds)) if allow else 0
+        if dups:
+            print(f"bayes-scaling: kept {dups} exact duplicate rows (--allow-duplicates); each counts "
+                  "as a separate run", file=sys.stderr)
     else:
         raise CLIError("missing DATA: give a CSV file or --example")
     k = getattr(args, "drop_top_loss", 0) or 0
@@ -284,6 +331,42 @@ def load_data(args):
         print(f"bayes-scaling: dropped {k} highest-loss rows (--drop-top-loss); {ds.n} remain",
               file=sys.stderr)
     return ds
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_out(args) -> None:
+    """Check ``--out`` before any work: refuse a folder, the input data file (even with ``--force``),
+    an existing file unless ``--force`` and a missing or unwritable folder, as :class:`CLIError`."""
+    import tempfile
+
+    out = getattr(args, "out", None)
+    if not out:
+        return
+    inputs = [p for p in (getattr(args, "data", None), getattr(args, "source", None)) if p]
+    if any(_same_file(out, p) for p in inputs):
+        raise CLIError(f"--out {out} is the input file; choose another name "
+                       "(--force never replaces an input)")
+    if os.path.isdir(out):
+        raise CLIError(f"--out {out} is a folder; give a file name, e.g. {os.path.join(out, 'fit.nc')}")
+    if os.path.lexists(out):
+        if not (os.path.isfile(out) or os.path.islink(out)):
+            raise CLIError(f"--out {out} exists and is not a regular file; choose another name")
+        if not getattr(args, "force", False):
+            raise CLIError(f"--out {out} already exists; pass --force to replace it, or choose another name")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise CLIError(f"--out {out}: the folder {folder} does not exist")
+    try:  # a real probe: os.access misses read-only mounts and ACLs
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CLIError(f"--out {out}: cannot write in the folder {folder} ({exc.strerror or exc})") from None
 
 
 def reload_data(args, **columns):

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import sys
 
-from .common import CLIError, _constrain, caught, emit_json, parse_fix, parse_tie, resolve_law, seed_key
+from .common import (CLIError, _constrain, caught, design_problems, emit_json, parse_fix, parse_tie,
+                     print_problems, resolve_law, seed_key, verdict)
 
 __all__ = ["run", "law_specs", "RANKING_KEYS"]
 
@@ -89,15 +90,35 @@ def _print(args, ds, table) -> None:
           f"(their LOO is unreliable). {m['seconds']:.0f} s in all.")
 
 
-def run(args, ds) -> None:
-    """Fit each of ``--laws`` with NUTS, rank them by PSIS-LOO and report (text or ``--json``)."""
+def _problems(table) -> list:
+    """Each law's NUTS diagnostics and its count of points with a bad Pareto k (PSIS-LOO's own check)."""
+    from ..reliability import assess_info
+
+    m = table.meta
+    out = []
+    for r in table.to_records():
+        diag = m["laws"][r["law"]].get("diagnostics") or {}
+        out += assess_info({**diag, "converged": r["converged"]}, f"law {r['law']}")
+        if r["pareto_k_bad"]:
+            out.append(f"law {r['law']}: {r['pareto_k_bad']} points have Pareto k > {m['pareto_k_threshold']:g}; "
+                       "its PSIS-LOO elpd is unreliable")
+    return out
+
+
+def run(args, ds) -> list:
+    """Fit each of ``--laws`` with NUTS, rank them by PSIS-LOO and report (text or ``--json``); returns
+    the problems (each law's design and diagnostics, bad Pareto k)."""
     from ..analysis.compare import compare
 
     specs = law_specs(args)
+    design = [f"law {spec.name}: {p}" for spec in specs for p in design_problems(ds, spec)]
     progress = not args.json and sys.stderr.isatty()
     table, _ = caught(compare, ds, specs, key=seed_key(args), seed=args.seed, chains=args.chains,
                       warmup=args.warmup, samples=args.samples, likelihood=args.likelihood, progress=progress)
+    problems = design + _problems(table)
     if args.json:
-        emit_json(_result(args, ds, table))
+        emit_json(verdict(_result(args, ds, table), problems))
     else:
         _print(args, ds, table)
+        print_problems(problems)
+    return problems

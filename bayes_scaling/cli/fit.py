@@ -5,8 +5,9 @@ Imports only the fitting stack (JAX, optimistix); ``--out`` adds the artifact wr
 
 from __future__ import annotations
 
-from .common import (caught, constraint_note, constraints_json, emit_json, format_derived, format_params,
-                     law_spec, law_title, summarize)
+from .common import (caught, constraint_note, constraints_json, design_problems, emit_json, format_derived,
+                     format_params, law_spec, law_title, print_problems, reliability_meta, summarize,
+                     verdict)
 
 __all__ = ["run"]
 
@@ -37,7 +38,7 @@ def _save(args, ds, res, out, spec) -> None:
 
     meta = artifacts.metadata(ds, law=spec, method="point", seed=None, loss="huber",
                               delta=args.delta, objective=out["objective"], starts=out["starts"],
-                              converged_starts=out["converged_starts"])
+                              converged_starts=out["converged_starts"], **reliability_meta(out["problems"]))
     artifacts.save(artifacts.make_idata(res.law, ds, meta), args.out)
 
 
@@ -53,20 +54,27 @@ def _print(args, ds, res, out, spec) -> None:
     derived = format_derived(res.law, out["derived"])
     if derived:
         print(derived)
+    print_problems(out["problems"])
     if args.out:
         print(f"wrote {args.out}")
 
 
-def run(args, ds) -> None:
-    """Fit ``ds`` with ``--law`` and report (text or ``--json``); ``--out`` writes an artifact."""
+def run(args, ds) -> list:
+    """Fit ``ds`` with ``--law`` and report (text or ``--json``); ``--out`` writes an artifact.
+
+    Returns the result's problems (:mod:`bayes_scaling.reliability`; empty when reliable).
+    """
     from ..fitting import fit
+    from ..reliability import assess_point
 
     spec = law_spec(args)
+    design = design_problems(ds, spec)
     res, _ = caught(fit, ds, law=spec, delta=args.delta)
-    out = _result(args, ds, res, spec)
+    out = verdict(_result(args, ds, res, spec), design + assess_point(res, spec, ds))
     if args.out:
         _save(args, ds, res, out, spec)
     if args.json:
         emit_json(out)
     else:
         _print(args, ds, res, out, spec)
+    return out["problems"]

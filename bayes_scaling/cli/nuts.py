@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from .common import (caught, constraint_note, constraints_json, emit_json, format_derived, format_params,
-                     law_spec, law_title, seed_key, summarize)
+from .common import (caught, constraint_note, constraints_json, design_problems, emit_json, format_derived,
+                     format_params, law_spec, law_title, print_problems, reliability_meta, seed_key,
+                     summarize, verdict)
 
 __all__ = ["run"]
 
@@ -62,22 +63,34 @@ def _print(args, ds, res, out, spec) -> None:
     print(f"'estimate' is the posterior median. Diagnostics: max R-hat {rhat}, min ESS bulk "
           f"{d['min_ess_bulk']:.0f} / tail {d['min_ess_tail']:.0f}, {d['divergences']} divergences, "
           f"{d['tree_depth_hits']} tree-depth hits: {'converged' if d['converged'] else 'NOT CONVERGED'}")
+    print_problems(out["problems"])
     if args.out:
         print(f"wrote {args.out}")
 
 
-def run(args, ds) -> None:
-    """Sample the posterior of ``--law`` on ``ds`` and report (text or ``--json``)."""
+def _save(args, ds, res, problems) -> None:
+    from .. import artifacts, posterior
+
+    idata = posterior.to_inference_data(res, ds, seed=args.seed)
+    idata.posterior.attrs.update(reliability_meta(problems))
+    artifacts.save(idata, args.out)
+
+
+def run(args, ds) -> list:
+    """Sample the posterior of ``--law`` on ``ds`` and report (text or ``--json``); returns the problems."""
     from .. import posterior
+    from ..reliability import assess_posterior
 
     spec = law_spec(args)
+    design = design_problems(ds, spec)
     progress = not args.json and sys.stderr.isatty()
     res, _ = caught(posterior.sample, seed_key(args), ds, law=spec, chains=args.chains, warmup=args.warmup,
                     samples=args.samples, likelihood=args.likelihood, progress=progress)
-    out = _result(args, ds, res, spec)
+    out = verdict(_result(args, ds, res, spec), design + assess_posterior(res, spec))
     if args.out:
-        posterior.save(res, ds, args.out, seed=args.seed)
+        _save(args, ds, res, out["problems"])
     if args.json:
         emit_json(out)
     else:
         _print(args, ds, res, out, spec)
+    return out["problems"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from .common import CLIError
 
-__all__ = ["build_parser", "positive_float", "level", "positive_int"]
+__all__ = ["build_parser", "positive_float", "level", "positive_int", "seed_int"]
 
 PROG = "bayes-scaling"
 DEFAULT_LAW = "chinchilla"
@@ -21,6 +22,13 @@ DEFAULT_COMPARE = ("chinchilla", "kaplan", "data-constrained")
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse takes "-1e22" or "-inf" for an option ("expected at least one argument"); read any
+        # negative number as a value, so that the argument's type names what is wrong with it.
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$",
+                                                   re.IGNORECASE)
+
     def error(self, message):  # one line, exit 2, no usage dump
         raise CLIError(f"{self.prog}: {message}")
 
@@ -52,6 +60,19 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return v
+
+
+def seed_int(text: str) -> int:
+    """A PRNG seed: an integer in 0..2**63-1 (argparse type)."""
+    from ..data import MAX_SEED
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= v <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..2**63-1 ({MAX_SEED}), got {text!r}")
     return v
 
 
@@ -87,6 +108,9 @@ def _add_data_args(p):
                                    "e.g. data-constrained; found by name when it is unique_tokens, U, ...)")
     p.add_argument("--flops-per-param-token", type=positive_float, default=6.0, metavar="K",
                    help="k in C = k N D (default 6)")
+    p.add_argument("--allow-duplicates", action="store_true",
+                   help="keep exact duplicate rows (same N, D, loss) instead of refusing the file; "
+                        "their number is reported on stderr")
     p.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
                    help="drop the K highest-loss rows before fitting (reported, never silent)")
 
@@ -104,13 +128,15 @@ def _fit_parser(sub):
     _add_law_arg(f)
     _add_constraint_args(f)
     f.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log loss")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=seed_int, default=0)
     f.add_argument("--level", type=level, default=0.95, help="interval level (default 0.95)")
     _add_nuts_args(f)
     f.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t")
     f.add_argument("--replicates", type=positive_int, default=4000)
     f.add_argument("--scheme", choices=["rows", "models", "residual"], default="rows")
-    f.add_argument("--out", metavar="FILE.nc", help="write the fit as an ArviZ netCDF artifact")
+    f.add_argument("--out", metavar="FILE.nc", help="write the fit as an ArviZ netCDF artifact (checked "
+                   "before fitting; never over the input data; written atomically)")
+    f.add_argument("--force", action="store_true", help="let --out replace an existing file")
     f.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -132,6 +158,9 @@ def _predict_parser(sub):
     p.add_argument("--target-loss", type=positive_float)
     p.add_argument("--level", type=level, default=0.9)
     p.add_argument("--flops-per-param-token", type=positive_float, default=6.0, metavar="K")
+    p.add_argument("--allow-unreliable", action="store_true",
+                   help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
+                        "the output says so and the exit code is 3")
     p.add_argument("--json", action="store_true")
 
 
@@ -146,7 +175,7 @@ def _sensitivity_parser(sub):
     s.add_argument("--budget", type=positive_float, default=5.76e23)
     s.add_argument("--replicates", type=positive_int, default=200)
     _add_nuts_args(s, " per region")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed_int, default=0)
     s.add_argument("--level", type=level, default=0.9)
     s.add_argument("--json", action="store_true")
 
@@ -163,7 +192,7 @@ def _backtest_parser(sub):
     b.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="bootstrap")
     b.add_argument("--replicates", type=positive_int, default=200)
     _add_nuts_args(b)
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=seed_int, default=0)
     b.add_argument("--json", action="store_true")
 
 
@@ -176,7 +205,7 @@ def _compare_parser(sub):
     _add_constraint_args(c)
     _add_nuts_args(c, " per law")
     c.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--seed", type=seed_int, default=0)
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
 

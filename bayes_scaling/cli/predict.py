@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .common import CLIError, caught, emit_json, resolve_law
+from .common import CLIError, caught, emit_json, print_problems, resolve_law, verdict
 
 __all__ = ["run", "Source", "load_source", "parse_params", "parse_at"]
 
@@ -31,6 +31,7 @@ class Source(NamedTuple):
     nu: object  # None (Gaussian), or per-sample Student-t dof
     data: object  # None, or the fitted Dataset (for the extrapolation distance)
     description: str
+    problems: tuple = ()  # why the source artifact is not reliable (its metadata, its diagnostics)
 
 
 def _number(text: str, what: str) -> float:
@@ -150,7 +151,27 @@ def _constraints(idata) -> str:
     return f"constraints {', '.join(parts)}" if parts else ""
 
 
-def _from_artifact(path, law_name):
+def _recorded_problems(attrs) -> tuple:
+    """Why an artifact is not reliable: its recorded ``reliable``/``problems`` and its NUTS diagnostics."""
+    import json
+
+    def parsed(key, default):
+        try:
+            return json.loads(attrs[key]) if isinstance(attrs.get(key), str) else attrs.get(key, default)
+        except ValueError:
+            return default
+
+    out = []
+    rel = attrs.get("reliable")
+    if rel is not None and not int(rel):
+        out += [str(p) for p in (parsed("problems", None) or ["the fit was marked not reliable"])]
+    diag = parsed("diagnostics", {})
+    if isinstance(diag, dict) and diag.get("converged") is False:
+        out.append("its recorded NUTS diagnostics say it did not converge")
+    return tuple(dict.fromkeys(out))
+
+
+def _from_artifact(path, law_name, allow_unreliable=False):
     import jax
     import jax.numpy as jnp
 
@@ -160,8 +181,16 @@ def _from_artifact(path, law_name):
     idata = artifacts.load(path)
     if not hasattr(idata, "posterior"):
         raise ValueError(f"{path} has no posterior group; it is not a bayes_scaling fit artifact")
-    law = artifacts.law_from_idata(idata)
     attrs = dict(idata.posterior.attrs)
+    # a fit the package itself marked not reliable may sit outside the plausible bounds; with
+    # --allow-unreliable the user has accepted that (its problems are reported), so only then
+    # are the bounds not checked on load
+    problems = _recorded_problems(attrs)
+    if problems and not allow_unreliable:
+        raise CLIError(f"{path} is not a reliable fit ({problems[0]}); pass --allow-unreliable to predict "
+                       "from it anyway")
+    marked = attrs.get("reliable") is not None and not int(attrs["reliable"])
+    law = artifacts.law_from_idata(idata, check_bounds=not (marked and allow_unreliable))
     recorded = attrs.get("law", type(law).name)
     if law_name is not None and law_name != recorded:
         raise CLIError(f"--law {law_name} does not match the artifact's law {recorded!r}; drop --law")
@@ -181,7 +210,7 @@ def _from_artifact(path, law_name):
     if sigma is not None:
         desc += f"; noise model {likelihood}"
     return Source(law, None if sigma is None else jnp.asarray(sigma),
-                  None if nu is None else jnp.asarray(nu), data, desc)
+                  None if nu is None else jnp.asarray(nu), data, desc, problems)
 
 
 def load_source(args) -> Source:
@@ -199,19 +228,32 @@ def load_source(args) -> Source:
         desc = (f"{type(law).name} law given with --params: "
                 + ", ".join(f"{n}={float(getattr(law, n)):g}" for n in law.names))
         return Source(law, None, None, None, desc)
-    return _from_artifact(args.source, args.law)
+    return _from_artifact(args.source, args.law, getattr(args, "allow_unreliable", False))
 
 
-def run(args) -> None:
-    """Load the source, predict what the arguments ask for, and report (text or ``--json``)."""
+def _source_problems(args, src) -> list:
+    """The problems of a source used with ``--allow-unreliable`` (:func:`_from_artifact` refuses it
+    without); they become the prediction's own."""
+    return [f"predicting from an artifact that is not reliable (--allow-unreliable): {p}" for p in src.problems]
+
+
+def run(args) -> list:
+    """Load the source, predict what the arguments ask for, and report (text or ``--json``).
+
+    Returns the problems (those of an unreliable source used with ``--allow-unreliable``).
+    """
     from .predict_report import build_report, format_report
 
     src = load_source(args)
+    problems = _source_problems(args, src)
     at = [parse_at(s, type(src.law).inputs) for s in args.at]
     k = args.flops_per_param_token
     rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
                     level=args.level, k=k, U=getattr(args, "unique_tokens", None))
+    rep = verdict(rep, problems)
     if args.json:
         emit_json(rep)
     else:
         print(format_report(rep, src, k))
+        print_problems(problems)
+    return problems

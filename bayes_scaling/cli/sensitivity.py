@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (CLIError, caught, constraint_note, constraints_json, emit_json, law_spec, reload_data,
-                     seed_key)
+from .common import (CLIError, caught, constraint_note, constraints_json, design_problems, emit_json, law_spec,
+                     print_problems, reload_data, seed_key, verdict)
 
 __all__ = ["run", "CHOICE_KINDS", "law_columns", "nuts_kwargs"]
 
@@ -104,33 +104,55 @@ def _choice_kwargs(args, ds, sens) -> dict:
     return {**none, "compute": alts}
 
 
-def _sweep(args, ds, sens, spec) -> None:
+def _table_problems(table, label_cols) -> list:
+    """Problems of every fitted row of an analysis table (rejected rows are reported, not fitted)."""
+    from ..reliability import assess_info
+
+    out = []
+    for r in table.to_records():
+        if isinstance(r.get("rejected"), str) and r["rejected"]:
+            continue
+        label = " ".join(str(r[c]) for c in label_cols if c in r)
+        out += assess_info(r, label)
+    return out
+
+
+def _sweep(args, ds, sens, spec) -> list:
     if not args.values:
         raise CLIError(f"--vary {args.vary} needs --values V ... ({sens.REGION_KINDS[args.vary]})")
     table, msgs = caught(
         sens.sweep, ds, args.vary, args.values, law=spec, method=args.method, budget=args.budget,
         level=args.level, key=seed_key(args), replicates=args.replicates,
         flops_per_param_token=args.flops_per_param_token, **nuts_kwargs(args))
+    problems = design_problems(ds, spec) + _table_problems(table, ["region"])
     if args.json:
-        return emit_json({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs})
+        emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs}, problems))
+        return problems
     _print_sweep(table, spec)
+    print_problems(problems)
+    return problems
 
 
-def _choices(args, ds, sens, spec) -> None:
+def _choices(args, ds, sens, spec) -> list:
     if args.method != "point":
         raise CLIError(f"--vary {args.vary} compares fitting choices with the point fit; use --method point "
                        f"(got --method {args.method})")
     kwargs = _choice_kwargs(args, ds, sens)
     table, msgs = caught(sens.fitting_choices, ds, law=spec, budget=args.budget, key=seed_key(args),
                          flops_per_param_token=args.flops_per_param_token, **kwargs)
+    problems = design_problems(ds, spec) + _table_problems(table, ["axis", "choice"])
     if args.json:
-        return emit_json({**table.to_dict(), "vary": args.vary, "constraints": constraints_json(spec),
-                          "warnings": msgs})
+        emit_json(verdict({**table.to_dict(), "vary": args.vary, "constraints": constraints_json(spec),
+                           "warnings": msgs}, problems))
+        return problems
     _print_choices(table, spec)
+    print_problems(problems)
+    return problems
 
 
-def run(args, ds) -> None:
-    """Run the sweep or comparison ``--vary`` asks for and report (text or ``--json``)."""
+def run(args, ds) -> list:
+    """Run the sweep or comparison ``--vary`` asks for and report (text or ``--json``); returns the
+    problems of the data's design and of every fit (:mod:`bayes_scaling.reliability`)."""
     from .. import analysis as sens
 
     spec = law_spec(args)
