@@ -66,7 +66,8 @@ def test_hoffmann_published_allocation_api():
 def test_hoffmann_published_allocation_cli(capsys):
     assert cli.main(["predict", "--params", HOFF_PARAMS, "--compute", "1e24", "5.76e23", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"level", "allocation", "exponents", "loss", "target"}
+    assert set(out) == {"level", "allocation", "exponents", "loss", "target", "reliable", "problems"}
+    assert out["reliable"] is True and out["problems"] == []  # issue 12's contract: every JSON says so
     assert out["level"] == 0.9 and out["loss"] == [] and out["target"] is None
     assert out["exponents"]["a"] == {"estimate": pytest.approx(0.45161, rel=1e-4), "lower": None, "upper": None}
     for row, (c, pub) in zip(out["allocation"], HOFF_TABLE.items()):
