@@ -404,7 +404,11 @@ def chinchilla_design(budgets=(6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3
     from .prediction import allocate
 
     law = HOFFMANN_2022 if law is None else law
-    n_opt = np.asarray(allocate(law, np.asarray(budgets, dtype=np.float64), flops_per_param_token).N_opt)
+    sizes = getattr(law, "design_optimal_size", None)  # a law's own float64 expression, if it has one
+    if sizes is not None:
+        n_opt = sizes(budgets, flops_per_param_token)
+    else:
+        n_opt = np.asarray(allocate(law, np.asarray(budgets, dtype=np.float64), flops_per_param_token).N_opt)
     Ns, Ds = [], []
     for C, n in zip(budgets, n_opt):
         N = n * np.logspace(-0.5 * math.log10(span), 0.5 * math.log10(span), sizes_per_budget)

@@ -181,6 +181,17 @@ class Chinchilla(Law):
         N = jnp.exp(logN)
         return N, C / (k * N)
 
+    def design_optimal_size(self, C, k):
+        """N_opt(C) in plain float64 arithmetic, ``G (C/k)^(beta/(alpha+beta))``, for building designs.
+
+        The isoFLOP design helper (:func:`bayes_scaling.data.chinchilla_design`) has always used this
+        expression; :meth:`closed_allocation` computes the same in log space and differs in the last
+        bits (<= 4e-15 relative), which would change every simulated dataset built on the design.
+        """
+        a, b = float(self.alpha), float(self.beta)
+        G = (a * float(self.A) / (b * float(self.B))) ** (1.0 / (a + b))
+        return np.array([G * (float(c) / k) ** (b / (a + b)) for c in np.ravel(C)])
+
     def closed_compute_for_target(self, target, k):
         r"""Closed-form minimal compute reaching ``target``: (C, N_opt, D_opt, reachable).
 
