@@ -13,7 +13,6 @@ import bayes_scaling as bs
 from bayes_scaling import backtest as bt
 from bayes_scaling import cli
 from bayes_scaling.data import chinchilla_design
-from bayes_scaling.laws import Law
 
 
 def test_holdout_masks_and_default_thresholds():
@@ -153,24 +152,7 @@ def test_nuts_backtest_uses_the_posterior_noise_model(capsys):
     assert any("NUTS did not pass" in w for w in d["warnings"])  # 2 x 150 draws: ESS < 400, said so
 
 
-class ComputeLaw(Law):
-    """L(C) = E + A C^-alpha: a 3-parameter law of compute only, defined only in this test file."""
-
-    name = "test_compute_power_backtest"
-    names = ("E", "A", "alpha")
-    inputs = ("C",)
-    support = {"E": "positive", "A": "positive", "alpha": "positive"}
-
-    def log_loss_from_logs(self, logC):
-        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
-
-    @classmethod
-    def start_box(cls):
-        return np.array([-1.0, 0.0, np.log(0.02)]), np.array([1.5, 15.0, np.log(1.0)])
-
-    @classmethod
-    def plausible_bounds(cls):
-        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
+from compute_law import ComputeLaw  # noqa: E402  (tests/compute_law.py)
 
 
 def test_backtest_of_a_compute_only_law_defined_in_the_test():

@@ -14,7 +14,6 @@ import bayes_scaling as bs
 from bayes_scaling import cli
 from bayes_scaling import sensitivity as sens
 from bayes_scaling.bootstrap import bootstrap, default_starts, model_groups
-from bayes_scaling.laws import Law
 from bayes_scaling.prediction import allocate
 
 
@@ -318,24 +317,7 @@ def test_model_size_grouping_on_epoch(epoch_data):
 # ---------------------------------------------------------------- a law defined only here
 
 
-class ComputeLaw(Law):
-    """L(C) = E + A C^-alpha: a 3-parameter law of compute only (no N, no D, no allocation)."""
-
-    name = "test_compute_power_sensitivity"
-    names = ("E", "A", "alpha")
-    inputs = ("C",)
-    support = {"E": "positive", "A": "positive", "alpha": "positive"}
-
-    def log_loss_from_logs(self, logC):
-        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
-
-    @classmethod
-    def start_box(cls):
-        return np.array([-1.0, 0.0, np.log(0.02)]), np.array([1.5, 15.0, np.log(1.0)])
-
-    @classmethod
-    def plausible_bounds(cls):
-        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
+from compute_law import ComputeLaw  # noqa: E402  (tests/compute_law.py)
 
 
 COMPUTE_TRUE = ComputeLaw(E=1.7, A=1000.0, alpha=0.15)
