@@ -13,8 +13,10 @@ import numpy as np
 import bayes_scaling as bs
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared" / "data"
-OUT = HERE / "out"
+# ../shared/data beside the checkout; BAYES_SCALING_SHARED names another shared/ folder (e.g. on a machine
+# where only a copy travels).
+SHARED = Path(os.environ.get("BAYES_SCALING_SHARED", HERE.parents[1] / "shared")) / "data"
+OUT = Path(os.environ.get("BAYES_SCALING_BENCH_OUT", HERE / "out"))
 
 
 def epoch_data():
@@ -62,7 +64,7 @@ def extract_revision(revision: str, dest: Path) -> Path:
 
 
 def write_json(name: str, payload: dict) -> Path:
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
     payload = {"benchmark": name, "environment": environment(), **payload}
     path.write_text(json.dumps(payload, indent=2, default=float))

@@ -62,6 +62,7 @@ from _common import epoch_data, table, write_json
 
 import bayes_scaling as bs
 from bayes_scaling.bootstrap import bootstrap, model_groups, resample
+from bayes_scaling.bootstrap.chunks import plan_chunks
 
 # ../shared/TARGETS.md §2 (Besiroglu et al. 2024): bootstrap SE and 95% CI from 4,000 row resamples.
 EPOCH = {"E": (0.0257, (1.769, 1.871)), "alpha": (0.0154, (0.317, 0.373)), "beta": (0.0206, (0.331, 0.415))}
@@ -186,8 +187,10 @@ def main():
     # (b) scaling (compiled: every size >= 256 runs 256-replicate chunks per device).
     rows, scaling = [], []
     for n in ARGS.sizes:
-        # compile this size's chunk shape first (per device: min(256, n / devices) replicates)
-        quiet_bootstrap(jax.random.key(ARGS.seed + 3), ds, min(n, 256 * n_dev), scheme="rows")
+        # compile this size's chunk shape first (one chunk of the plan the driver will use: 256 replicates
+        # per CPU device, up to 32,768 per accelerator)
+        warm = plan_chunks(n, int(res.starts.shape[0]), tuple(jax.devices())).chunk
+        quiet_bootstrap(jax.random.key(ARGS.seed + 3), ds, min(n, warm), scheme="rows")
         c0 = time.process_time()
         r, w = quiet_bootstrap(jax.random.key(ARGS.seed + 2), ds, n, scheme="rows")
         cpu = time.process_time() - c0

@@ -171,7 +171,9 @@ def one(name):
 
 def cli_runs():
     """The CLI end to end, fresh processes, empty then warm persistent compilation cache."""
-    csv = HERE.parents[1] / "shared" / "data" / "epoch_chinchilla" / "svg_extracted_data.csv"
+    from _common import SHARED
+
+    csv = SHARED / "epoch_chinchilla" / "svg_extracted_data.csv"
     cmd = [sys.executable, "-m", "bayes_scaling.cli", "fit", str(csv), "--method", "nuts",
            "--drop-top-loss", "5", "--json"]
     rows = []

@@ -169,6 +169,7 @@ def main():
     ap.add_argument("--replicates", type=int, default=200)
     ap.add_argument("--nuts", action="store_true")
     ap.add_argument("--quick", action="store_true", help="fewer baseline regions and datasets")
+    ap.add_argument("--sweeps-only", action="store_true", help="only (a) and (b): the point and bootstrap sweeps")
     args = ap.parse_args()
     ds = epoch_data()
     cuts = np.quantile(ds.C, np.linspace(0.0, 0.6, 20))
@@ -197,6 +198,10 @@ def main():
                  "failed", "per-region loop, 20 [s]"]))
     print(table([[r["region"], r["n_points"], iv(r, "alpha", ".3f"), iv(r, "tokens_per_param", ".1f")]
                  for r in b["rows"]], ["region", "n", "alpha (90%)", "D/N (90%)"]))
+
+    if args.sweeps_only:
+        print(f"wrote {write_json('sensitivity_sweeps', result)}")
+        return
 
     print("\n== (c) fitting choices at 5.76e23 FLOP")
     t0 = time.perf_counter()
