@@ -24,8 +24,9 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling import data as data_mod
 
+from cli_runner import run_cli
+
 SCRIPT = Path(sys.executable).parent / "bayes-scaling"
-pytestmark = pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed here")
 
 _SRC = (Path(bs.__file__).parent / "example_data.csv").read_text().splitlines()
 HEADER = next(ln for ln in _SRC if not ln.startswith("#"))  # params,tokens,loss
@@ -56,6 +57,11 @@ def _bad_byte(line: int, byte: bytes, at_start: bool = False) -> bytes:
 
 
 def _run(*args):
+    """In this process (see tests/cli_runner.py); the console script itself is tested below."""
+    return run_cli(*args)
+
+
+def _run_script(*args):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, env=env,
                           timeout=600)
@@ -151,6 +157,20 @@ def test_refused_input_exits_2_with_one_line(tmp_path, content, command, words):
     assert proc.stdout == ""
     if path is not None:
         assert path.read_bytes() == before  # the input is never touched
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="console script not installed here")
+@pytest.mark.parametrize("case", ["missing-column", "seed-2**70", "non-utf8"])
+def test_console_script_refuses_in_one_line_without_traceback(tmp_path, case):
+    """The same refusals through the installed console script, in a fresh process."""
+    content, command, words = next(c[1:] for c in REFUSED if c[0] == case)
+    path = _write(tmp_path, content)
+    proc = _run_script(*[a.format(data=path, dir=tmp_path) for a in command])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert all(w in proc.stderr for w in words), proc.stderr
+    assert proc.stdout == ""
 
 
 # ------------------------------------------------------------------ unusual inputs that work
