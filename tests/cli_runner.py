@@ -22,13 +22,14 @@ class Completed:
     stderr: str
 
 
-def run_cli(*args) -> Completed:
+def run_cli(*args, cwd=None) -> Completed:
     """``bayes_scaling.cli.main([...])`` with stdout and stderr captured and warnings ignored (as a
-    subprocess with ``PYTHONWARNINGS=ignore``); argparse's own exits give their code."""
+    subprocess with ``PYTHONWARNINGS=ignore``), in ``cwd`` if given; argparse's own exits give their code."""
     from bayes_scaling.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    where = contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext()
+    with where, warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         warnings.simplefilter("ignore")
         try:
             code = main([str(a) for a in args])

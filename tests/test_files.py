@@ -13,8 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +21,14 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling import HOFFMANN_2022, artifacts, cli
 
-SCRIPT = Path(sys.executable).parent / "bayes-scaling"
+from cli_runner import run_cli
+
 EXAMPLE_CSV = Path(bs.__file__).with_name("example_data.csv")
 
 
 def _run(*args, cwd):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    """The CLI in this process (tests/cli_runner.py), run in ``cwd``."""
+    return run_cli(*args, cwd=cwd)
 
 
 def _one_line(proc, *words):

@@ -5,10 +5,6 @@ exit 0 with ``"reliable": true``; the example data's point fit must.
 """
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +14,8 @@ from bayes_scaling import cli, reliability
 from bayes_scaling.data import DataError, Dataset
 from bayes_scaling.laws import HOFFMANN_2022
 
-SCRIPT = Path(sys.executable).parent / "bayes-scaling"
+from cli_runner import run_cli
+
 
 
 def _write(path, N, D, loss):
@@ -128,8 +125,7 @@ def test_prior_width_check(tmp_path):
 
 
 def _cli(*args):
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([str(SCRIPT), *args, "--json"], capture_output=True, text=True, env=env, timeout=600)
+    proc = run_cli(*args, "--json")  # in this process (tests/cli_runner.py)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
