@@ -69,8 +69,9 @@ def _one_line(exc) -> str:
 def main(argv=None) -> int:
     """Run ``bayes-scaling`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     from ..data import DataError
-    from .common import check_out, enable_compilation_cache
+    from .common import SELECTION, check_out, enable_compilation_cache
 
+    SELECTION.set(None)  # the selection of this call's data only (main may run many times in-process)
     try:
         args = build_parser().parse_args(argv)
         check_out(args)  # --out is checked before any data is read or fitted

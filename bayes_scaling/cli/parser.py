@@ -112,7 +112,27 @@ def _add_data_args(p):
                    help="keep exact duplicate rows (same N, D, loss) instead of refusing the file; "
                         "their number is reported on stderr")
     p.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
-                   help="drop the K highest-loss rows before fitting (reported, never silent)")
+                   help="drop the K highest-loss rows before fitting, after any selection (reported, "
+                        "never silent; default 0)")
+    _add_selection_args(p)
+
+
+def _add_selection_args(p):
+    g = p.add_argument_group("run selection", "applied in this order before the data are validated; each "
+                             "step's kept and dropped rows are reported (JSON: \"selection\")")
+    g.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                   help="keep rows where the condition holds; repeatable (all must hold). Operators: = and "
+                        "!= (numbers if both sides are numeric, else text, e.g. \"label=Cosine decay\"), "
+                        "<, <=, >, >= (numbers)")
+    g.add_argument("--last-checkpoint-by", metavar="COL",
+                   help="keep each run's last row by this step or token column (curve tables); a run is "
+                        "the rows sharing --run-cols")
+    g.add_argument("--run-cols", metavar="COL,COL,...",
+                   help="columns that identify a run for --last-checkpoint-by (default: N, U where "
+                        "present, and every text column)")
+    g.add_argument("--best-over", metavar="COL",
+                   help="for each (N, D), and U where present, keep the row with the lowest loss over "
+                        "the values of COL (e.g. the best learning rate of a sweep; ties counted)")
 
 
 def _add_nuts_args(p, what: str = ""):
