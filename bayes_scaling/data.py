@@ -324,16 +324,14 @@ def from_table(table, *, n_col=None, d_col=None, compute_col=None, loss_col=None
     are appended to ``steps_out`` when it is given. Rows are reported by the table's row numbers (a
     CSV's lines). Exact duplicates are judged on the rows that remain.
     """
-    from .selection import select
+    from .selection import select, selection_label
 
     cols = dict(n_col=n_col, d_col=d_col, compute_col=compute_col, loss_col=loss_col, u_col=u_col)
     total = table.n
     table, steps = select(table, where, best_over, last_checkpoint_by, run_cols, **cols)
     if steps_out is not None:
         steps_out.extend(steps)
-    name = table.name if label is None else label
-    if steps and label is None:
-        name += f" ({'; '.join(s.what for s in steps)}: {table.n} of {total} rows)"
+    name = selection_label(table.name, steps, table.n, total) if label is None else label
 
     def getter(col):
         values = table.column(col)

@@ -39,7 +39,7 @@ import numpy as np
 from .csv_io import DataError, find_column, read_table, row_number
 
 __all__ = ["Condition", "Step", "Table", "Roles", "parse_condition", "select", "filter_where",
-           "keep_best_over", "keep_last_checkpoint", "roles", "describe_steps"]
+           "keep_best_over", "keep_last_checkpoint", "roles", "describe_steps", "selection_label"]
 
 _OP = re.compile(r"^(.*?)(<=|>=|!=|==|=|<|>)(.*)$", re.DOTALL)
 _ORDER_OPS = ("<", "<=", ">", ">=")
@@ -322,6 +322,11 @@ def select(table: Table, where: Sequence = (), best_over: str | None = None,
         table, s = keep_best_over(table, best_over, roles_=r)
         steps.append(s)
     return table, steps
+
+
+def selection_label(name: str, steps, kept: int, total: int) -> str:
+    """A data label that says what the selection kept: ``"runs.csv (best over lr: 81 of 261 rows)"``."""
+    return f"{name} ({'; '.join(s.what for s in steps)}: {kept} of {total} rows)" if steps else name
 
 
 def describe_steps(steps, total: int) -> list:

@@ -321,7 +321,7 @@ def load_data(args, quiet: bool = False, table_out: list | None = None):
     import numpy as np
 
     from .. import data as data_mod
-    from ..selection import Step, Table, describe_steps
+    from ..selection import Step, Table, describe_steps, select, selection_label
 
     if args.example and args.data:
         raise CLIError("give a DATA file or --example, not both")
@@ -329,20 +329,16 @@ def load_data(args, quiet: bool = False, table_out: list | None = None):
     if args.example:
         if sel["where"] or sel["best_over"] or sel["last_checkpoint_by"]:
             raise CLIError("--where, --best-over and --last-checkpoint-by select rows of a DATA file, not --example")
-        ds, steps, total = data_mod.example_data(), [], None
+        ds, steps, total, table = data_mod.example_data(), [], None, None
     elif args.data:
         allow = bool(getattr(args, "allow_duplicates", False))
+        cols = dict(n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col, loss_col=args.loss_col,
+                    u_col=getattr(args, "u_col", None))
         table = Table.read(args.data)
-        total, steps = table.n, []
-        if table_out is not None:
-            from ..selection import select
-
-            table_out.append(select(table, **sel, n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col,
-                                    loss_col=args.loss_col, u_col=getattr(args, "u_col", None))[0])
-        ds = data_mod.from_table(table, n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col,
-                                 loss_col=args.loss_col, u_col=getattr(args, "u_col", None),
-                                 flops_per_param_token=args.flops_per_param_token, allow_duplicates=allow,
-                                 steps_out=steps, **sel)
+        total = table.n
+        table, steps = select(table, **sel, **cols)
+        ds = data_mod.from_table(table, flops_per_param_token=args.flops_per_param_token, allow_duplicates=allow,
+                                 label=selection_label(table.name, steps, table.n, total), **cols)
         dups = sum(len(g) - 1 for g in data_mod.duplicate_rows(ds)) if allow else 0
         if dups and not quiet:
             print(f"bayes-scaling: kept {dups} exact duplicate rows (--allow-duplicates); each counts "
@@ -358,6 +354,7 @@ def load_data(args, quiet: bool = False, table_out: list | None = None):
         keep = np.argsort(np.argsort(-ds.loss, kind="stable"), kind="stable") >= k
         steps.append(Step(f"drop the {k} highest-loss rows (--drop-top-loss)", ds.n - k, k))
         ds = ds.subset(keep)
+        table = None if table is None else table.take(np.flatnonzero(keep))
         if not quiet:
             print(f"bayes-scaling: dropped {k} highest-loss rows (--drop-top-loss); {ds.n} remain",
                   file=sys.stderr)
@@ -366,6 +363,8 @@ def load_data(args, quiet: bool = False, table_out: list | None = None):
         if not getattr(args, "json", False):
             for line in describe_steps(steps, total):
                 print(line)
+    if table_out is not None:
+        table_out.append(table)
     return ds
 
 

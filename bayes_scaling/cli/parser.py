@@ -229,6 +229,25 @@ def _compare_parser(sub):
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _isoflop_parser(sub):
+    i = sub.add_parser("isoflop", help="Approach 2: isoFLOP profiles, N_opt ~ C^a and D_opt ~ C^b with "
+                       "bootstrap intervals, beside the law fit's a")
+    _add_data_args(i)
+    i.add_argument("--budget-col", metavar="COL",
+                   help="column holding each run's compute budget; runs with equal values form one profile "
+                        "(default: C = k N D, clustered where sorted budgets jump by more than 5%%)")
+    i.add_argument("--window", type=positive_int, default=2, metavar="K",
+                   help="model sizes on each side of the lowest-loss run that enter each profile's parabola "
+                        "(default 2)")
+    i.add_argument("--replicates", type=positive_int, default=1000,
+                   help="bootstrap replicates, runs resampled within budgets (default 1000)")
+    i.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
+    i.add_argument("--level", type=level, default=0.95, help="interval level (default 0.95)")
+    _add_law_arg(i, extra="; its point fit on the same runs gives Approach 3's a beside Approach 2's")
+    i.add_argument("--no-law-fit", action="store_true", help="skip the law fit (Approach 3)")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayes-scaling`` parser; errors raise :class:`CLIError` (one line) instead of exiting."""
     parser = _Parser(prog=PROG, description="Scaling-law fits with honest uncertainty.")
@@ -238,4 +257,5 @@ def build_parser() -> argparse.ArgumentParser:
     _sensitivity_parser(sub)
     _backtest_parser(sub)
     _compare_parser(sub)
+    _isoflop_parser(sub)
     return parser
