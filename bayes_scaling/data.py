@@ -331,7 +331,8 @@ def from_table(table, *, n_col=None, d_col=None, compute_col=None, loss_col=None
     table, steps = select(table, where, best_over, last_checkpoint_by, run_cols, **cols)
     if steps_out is not None:
         steps_out.extend(steps)
-    name = selection_label(table.name, steps, table.n, total) if label is None else label
+    name = selection_label(table.name or "data", steps, table.n, total) if label is None and steps else \
+        (table.name if label is None else label)
 
     def getter(col):
         values = table.column(col)
@@ -367,7 +368,6 @@ def from_dataframe(df, **kwargs) -> Dataset:
     """
     from .selection import Table
 
-    kwargs.setdefault("label", "")
     return from_table(Table.read(df), **kwargs)
 
 
@@ -385,7 +385,6 @@ def load(source, **kwargs) -> Dataset:
     if isinstance(source, dict):
         from .selection import Table
 
-        kwargs.setdefault("label", "")
         return from_table(Table.from_columns(source), **kwargs)
     return from_csv(source, **kwargs)
 

@@ -102,3 +102,16 @@ def test_porian_published_exponents_from_their_isoflop_points(capsys):
         tol = 0.015 if (dataset, label) == ("rw", "Optimizer tuning (no decay)") else 0.04
         assert abs(a["estimate"] - published) < tol, (dataset, label, published, a)
         assert a["lower"] < a["estimate"] < a["upper"], (dataset, label, a)
+
+
+def test_cli_refuses_a_bad_budget_column_in_one_line(tmp_path, simulated, capsys):
+    path = tmp_path / "runs.csv"
+    path.write_text("N,D,loss,budget\n" + "".join(f"{n:.17g},{d:.17g},{x:.17g},{'big' if n > 1e9 else 1e20}\n"
+                                                  for n, d, x in zip(simulated.N, simulated.D, simulated.loss)))
+    for extra, what in ((["--budget-col", "nope"], "unknown column 'nope'"),
+                        (["--budget-col", "budget"], "column 'budget' must be numeric")):
+        assert cli.main(["isoflop", str(path), "--no-law-fit", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and what in err
+    assert cli.main(["isoflop", "--example", "--budget-col", "C", "--no-law-fit"]) == 2
+    assert "needs a DATA file" in capsys.readouterr().err
