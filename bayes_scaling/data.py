@@ -9,7 +9,9 @@ name or given explicitly (``u_col=``, ``--u-col``); a law that reads U is refuse
 Exact duplicate rows (every input column and the loss equal) are refused, naming the rows, unless a
 loader is given ``allow_duplicates=True`` (CLI ``--allow-duplicates``): a run logged twice counts
 twice in every fit and narrows the bootstrap interval as if it were new evidence.
-:meth:`Dataset.subset` and :func:`simulate` keep duplicates (see there).
+:meth:`Dataset.subset` and :func:`simulate` keep duplicates (see there). A run selection
+(:mod:`bayes_scaling.selection`: ``where=``, ``best_over=``, ``last_checkpoint_by=``) is applied to a
+table's rows before they are validated, so duplicates are judged on the rows it keeps.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .csv_io import U_NAMES, DataError, read_table
+from .csv_io import U_NAMES, DataError
 from .csv_io import find_column as _find_column
 from .csv_io import row_number as _row
 from .csv_io import to_float as _to_float
@@ -37,6 +39,7 @@ __all__ = [
     "from_arrays",
     "from_csv",
     "from_dataframe",
+    "from_table",
     "load",
     "simulate",
     "example_data",
@@ -310,76 +313,79 @@ def _columns_to_dataset(columns: Sequence[str], getter, *, n_col, d_col, compute
                        allow_duplicates=allow_duplicates)
 
 
-def from_csv(path_or_buffer, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
-             flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str | None = None,
-             allow_duplicates: bool = False) -> Dataset:
+def from_table(table, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
+               flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str | None = None,
+               allow_duplicates: bool = False, where=(), best_over=None, last_checkpoint_by=None,
+               run_cols=None, steps_out: list | None = None) -> Dataset:
+    """A :class:`Dataset` from a :class:`~bayes_scaling.selection.Table`, after an optional run selection.
+
+    ``where``, ``best_over``, ``last_checkpoint_by`` and ``run_cols`` select rows first
+    (:func:`bayes_scaling.selection.select`); the label then says what each step kept, and the steps
+    are appended to ``steps_out`` when it is given. Rows are reported by the table's row numbers (a
+    CSV's lines). Exact duplicates are judged on the rows that remain.
+    """
+    from .selection import select, selection_label
+
+    cols = dict(n_col=n_col, d_col=d_col, compute_col=compute_col, loss_col=loss_col, u_col=u_col)
+    total = table.n
+    table, steps = select(table, where, best_over, last_checkpoint_by, run_cols, **cols)
+    if steps_out is not None:
+        steps_out.extend(steps)
+    name = selection_label(table.name or "data", steps, table.n, total) if label is None and steps else \
+        (table.name if label is None else label)
+
+    def getter(col):
+        values = table.column(col)
+        return values if values.dtype.kind in "fiu" else _to_float(list(values), col, table.rows)
+
+    return _columns_to_dataset(table.header, getter, flops_per_param_token=flops_per_param_token,
+                               label=name, row_offset=table.rows, allow_duplicates=allow_duplicates, **cols)
+
+
+def from_csv(path_or_buffer, **kwargs) -> Dataset:
     """Load a CSV with a header row. Rows are reported by their line number in the file.
 
     Column names are recognised case- and punctuation-insensitively (params, tokens, flops,
-    "Model Size", "Training FLOP", loss, unique_tokens, ...) unless given explicitly. Lines starting
-    with ``#`` are comments. A unique-tokens column (``u_col``, or one named like ``unique_tokens``,
-    ``U``, ``unique_tokens_U``) is optional. The file is UTF-8 (a byte-order mark is fine), its
-    delimiter a comma, semicolon or tab (detected), its line endings LF or CRLF
-    (:func:`bayes_scaling.csv_io.read_table`). Exact duplicate rows are refused, naming their lines,
-    unless ``allow_duplicates``.
+    "Model Size", "Training FLOP", loss, unique_tokens, ...) unless given explicitly (``n_col``,
+    ``d_col``, ``compute_col``, ``loss_col``, ``u_col``). Lines starting with ``#`` are comments. A
+    unique-tokens column (named like ``unique_tokens``, ``U``, ``unique_tokens_U``) is optional. The
+    file is UTF-8 (a byte-order mark is fine), its delimiter a comma, semicolon or tab (detected), its
+    line endings LF or CRLF (:func:`bayes_scaling.csv_io.read_table`). Exact duplicate rows are refused,
+    naming their lines, unless ``allow_duplicates``. A run selection (``where=["label=Cosine decay",
+    "N<1e9"]``, ``best_over="peak_lr"``, ``last_checkpoint_by="step"``) applies first; the keywords
+    are those of :func:`from_table`.
     """
-    table = read_table(path_or_buffer)
-    header, rows = table.header, table.rows
+    from .selection import Table
 
-    def getter(col):
-        j = header.index(col)
-        return _to_float([r[j].strip() for r in rows], col, row_offset=table.lines)
-
-    return _columns_to_dataset(header, getter, n_col=n_col, d_col=d_col, compute_col=compute_col,
-                               loss_col=loss_col, flops_per_param_token=flops_per_param_token,
-                               label=table.name if label is None else label, row_offset=table.lines,
-                               u_col=u_col, allow_duplicates=allow_duplicates)
+    return from_table(Table.read(path_or_buffer), **kwargs)
 
 
-def from_dataframe(df, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None,
-                   flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN, label: str = "",
-                   allow_duplicates: bool = False) -> Dataset:
+def from_dataframe(df, **kwargs) -> Dataset:
     """Load from a pandas DataFrame (pandas is optional; only this function needs it).
 
-    Rows are reported by their 0-based position; exact duplicates are refused unless ``allow_duplicates``.
+    Rows are reported by their 0-based position; keywords are those of :func:`from_table` (exact
+    duplicates are refused unless ``allow_duplicates``; a run selection applies first).
     """
-    columns = [str(c) for c in df.columns]
-    if len(df) == 0:
-        raise DataError("empty DataFrame: 0 rows")
+    from .selection import Table
 
-    def getter(col):
-        values = df[col].to_numpy()
-        if values.dtype.kind not in "fiu":
-            return _to_float(list(values), col)
-        return values
-
-    return _columns_to_dataset(columns, getter, n_col=n_col, d_col=d_col, compute_col=compute_col,
-                               loss_col=loss_col, flops_per_param_token=flops_per_param_token,
-                               label=label, row_offset=0, u_col=u_col, allow_duplicates=allow_duplicates)
+    return from_table(Table.read(df), **kwargs)
 
 
 def load(source, **kwargs) -> Dataset:
     """Load a Dataset from a CSV path, a DataFrame, a mapping of arrays, or a Dataset.
 
-    Keywords are those of :func:`from_csv` (``allow_duplicates=True`` keeps exact duplicate rows);
-    a Dataset is returned as it is.
+    Keywords are those of :func:`from_table` (``allow_duplicates=True`` keeps exact duplicate rows;
+    ``where=``, ``best_over=``, ``last_checkpoint_by=`` select runs first); a Dataset is returned as
+    it is.
     """
     if isinstance(source, Dataset):
         return source
     if hasattr(source, "columns") and hasattr(source, "to_numpy"):
         return from_dataframe(source, **kwargs)
     if isinstance(source, dict):
-        keys = list(source)
+        from .selection import Table
 
-        def getter(col):
-            return np.asarray(source[col])
-
-        return _columns_to_dataset(keys, getter, n_col=kwargs.get("n_col"), d_col=kwargs.get("d_col"),
-                                   compute_col=kwargs.get("compute_col"), loss_col=kwargs.get("loss_col"),
-                                   flops_per_param_token=kwargs.get("flops_per_param_token",
-                                                                    DEFAULT_FLOPS_PER_PARAM_TOKEN),
-                                   label=kwargs.get("label", ""), row_offset=0, u_col=kwargs.get("u_col"),
-                                   allow_duplicates=kwargs.get("allow_duplicates", False))
+        return from_table(Table.from_columns(source), **kwargs)
     return from_csv(source, **kwargs)
 
 

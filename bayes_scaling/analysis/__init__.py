@@ -5,7 +5,7 @@ Modules:
     :mod:`.regions` (region masks and their validity), :mod:`.region_fits` (every region fitted as
     one compiled program: point, bootstrap, NUTS), :mod:`.columns` (the reported quantities),
     :mod:`.sweeps`, :mod:`.choices`, :mod:`.backtest`, :mod:`.calibration`, :mod:`.compare` (PSIS-LOO
-    model comparison between law forms); :mod:`.sensitivity`
+    model comparison between law forms), :mod:`.isoflop` (Approach 2: isoFLOP profiles); :mod:`.sensitivity`
     gathers the sweep and fitting-choice API in one namespace.
 
 ``analysis.sensitivity``, ``analysis.backtest`` and ``analysis.calibration`` are modules (so
@@ -15,7 +15,7 @@ re-exported for convenience, except :func:`.backtest.backtest` (the module name 
 
 from __future__ import annotations
 
-from . import backtest, calibration, compare, sensitivity
+from . import backtest, calibration, compare, isoflop, sensitivity
 from .backtest import BACKTEST_COLUMNS, default_thresholds, holdout_masks, rolling_backtest
 from .calibration import CoverageResult, Scenario, coverage, format_table
 from .sensitivity import (
@@ -43,6 +43,7 @@ __all__ = [
     "backtest",
     "calibration",
     "compare",
+    "isoflop",
     "sensitivity",
     "BACKTEST_COLUMNS",
     "default_thresholds",

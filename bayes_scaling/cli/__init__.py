@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest|compare``.
+"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest|compare|isoflop``.
 
 Also ``python -m bayes_scaling`` and ``python -m bayes_scaling.cli``. Bad input exits with code 2
 and one line on stderr, never a traceback. Every command's JSON carries ``"reliable"`` and
@@ -9,8 +9,9 @@ else (progress bars off). ``--law NAME`` picks a registered law form (:data:`bay
 ``--fix NAME=VALUE`` and ``--tie FOLLOWER=LEADER`` constrain it.
 
 Each sub-command lives in its own module (:mod:`.fit`, :mod:`.bootstrap`, :mod:`.nuts`,
-:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`, :mod:`.compare`), imported only when it runs,
-so that a point fit never imports the posterior, artifact or plotting stacks (numpyro, arviz, matplotlib).
+:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`, :mod:`.compare`, :mod:`.isoflop`), imported
+only when it runs, so that a point fit never imports the posterior, artifact or plotting stacks
+(numpyro, arviz, matplotlib).
 This package imports the library; the library never imports it.
 """
 
@@ -24,7 +25,7 @@ from .parser import build_parser
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-COMMANDS = ("fit", "predict", "sensitivity", "backtest", "compare")
+COMMANDS = ("fit", "predict", "sensitivity", "backtest", "compare", "isoflop")
 
 
 def _dispatch(args) -> None:
@@ -58,6 +59,10 @@ def _dispatch(args) -> None:
         from .compare import run
 
         return run(args, load_data(args))
+    if args.command == "isoflop":
+        from .isoflop import run
+
+        return run(args)
     raise CLIError(f"missing command: expected one of {', '.join(COMMANDS)}")
 
 
@@ -69,8 +74,9 @@ def _one_line(exc) -> str:
 def main(argv=None) -> int:
     """Run ``bayes-scaling`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     from ..data import DataError
-    from .common import check_out, enable_compilation_cache
+    from .common import SELECTION, check_out, enable_compilation_cache
 
+    SELECTION.set(None)  # the selection of this call's data only (main may run many times in-process)
     try:
         args = build_parser().parse_args(argv)
         check_out(args)  # --out is checked before any data is read or fitted

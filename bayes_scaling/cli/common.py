@@ -7,6 +7,7 @@ JSON goes through :func:`bayes_scaling.tables.dumps` (the package's one JSON enc
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import io
 import os
@@ -52,10 +53,12 @@ def caught(fn, *args, **kwargs):
 
 
 def emit_json(obj) -> None:
-    """Print ``obj`` as one strict JSON object on stdout."""
+    """Print ``obj`` as one strict JSON object on stdout, with the ``"selection"`` of the loaded data
+    (rows read, kept, and each step's kept and dropped rows) when a command read a DATA file."""
     from ..tables import dumps
 
-    print(dumps(obj))
+    sel = SELECTION.get()
+    print(dumps(obj if sel is None or "selection" in obj else {**obj, "selection": sel}))
 
 
 # ------------------------------------------------------------------------------------ reliability
@@ -299,23 +302,45 @@ def format_derived(law, derived: dict, level: float | None = None) -> str:
 # --------------------------------------------------------------------------------------- data
 
 
-def load_data(args):
-    """The dataset named by the arguments, with any row filtering reported on stderr."""
+# The run selection of the data a command loaded: load_data sets it, emit_json reports it as the
+# "selection" key of every command that read a DATA file ({"rows", "kept", "steps"}); main() resets it.
+SELECTION: contextvars.ContextVar = contextvars.ContextVar("bayes_scaling_selection", default=None)
+
+
+def _selection_args(args) -> dict:
+    run_cols = getattr(args, "run_cols", None)
+    return dict(where=getattr(args, "where", None) or (), best_over=getattr(args, "best_over", None),
+                last_checkpoint_by=getattr(args, "last_checkpoint_by", None),
+                run_cols=None if run_cols is None else [c.strip() for c in run_cols.split(",") if c.strip()])
+
+
+def load_data(args, quiet: bool = False, table_out: list | None = None):
+    """The dataset named by the arguments after the run selection (``--where``, ``--best-over``,
+    ``--last-checkpoint-by``) and ``--drop-top-loss``, each step's kept and dropped rows reported
+    (text: stdout lines; JSON: the ``"selection"`` key). ``table_out`` receives the selected table."""
     import numpy as np
 
     from .. import data as data_mod
+    from ..selection import Step, Table, describe_steps, select, selection_label
 
     if args.example and args.data:
         raise CLIError("give a DATA file or --example, not both")
+    sel = _selection_args(args)
     if args.example:
-        ds = data_mod.example_data()
+        if sel["where"] or sel["best_over"] or sel["last_checkpoint_by"]:
+            raise CLIError("--where, --best-over and --last-checkpoint-by select rows of a DATA file, not --example")
+        ds, steps, total, table = data_mod.example_data(), [], None, None
     elif args.data:
         allow = bool(getattr(args, "allow_duplicates", False))
-        ds = data_mod.from_csv(args.data, n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col,
-                               loss_col=args.loss_col, u_col=getattr(args, "u_col", None),
-                               flops_per_param_token=args.flops_per_param_token, allow_duplicates=allow)
+        cols = dict(n_col=args.n_col, d_col=args.d_col, compute_col=args.compute_col, loss_col=args.loss_col,
+                    u_col=getattr(args, "u_col", None))
+        table = Table.read(args.data)
+        total = table.n
+        table, steps = select(table, **sel, **cols)
+        ds = data_mod.from_table(table, flops_per_param_token=args.flops_per_param_token, allow_duplicates=allow,
+                                 label=selection_label(table.name, steps, table.n, total), **cols)
         dups = sum(len(g) - 1 for g in data_mod.duplicate_rows(ds)) if allow else 0
-        if dups:
+        if dups and not quiet:
             print(f"bayes-scaling: kept {dups} exact duplicate rows (--allow-duplicates); each counts "
                   "as a separate run", file=sys.stderr)
     else:
@@ -327,9 +352,19 @@ def load_data(args):
         if k >= ds.n:
             raise CLIError(f"--drop-top-loss {k} would drop all {ds.n} rows")
         keep = np.argsort(np.argsort(-ds.loss, kind="stable"), kind="stable") >= k
+        steps.append(Step(f"drop the {k} highest-loss rows (--drop-top-loss)", ds.n - k, k))
         ds = ds.subset(keep)
-        print(f"bayes-scaling: dropped {k} highest-loss rows (--drop-top-loss); {ds.n} remain",
-              file=sys.stderr)
+        table = None if table is None else table.take(np.flatnonzero(keep))
+        if not quiet:
+            print(f"bayes-scaling: dropped {k} highest-loss rows (--drop-top-loss); {ds.n} remain",
+                  file=sys.stderr)
+    if not quiet and total is not None:
+        SELECTION.set({"rows": total, "kept": ds.n, "steps": [s.as_dict() for s in steps]})
+        if not getattr(args, "json", False):
+            for line in describe_steps(steps, total):
+                print(line)
+    if table_out is not None:
+        table_out.append(table)
     return ds
 
 
@@ -377,7 +412,7 @@ def reload_data(args, **columns):
     for k, v in columns.items():
         setattr(a, k, v)
     with contextlib.redirect_stderr(io.StringIO()):
-        return load_data(a)
+        return load_data(a, quiet=True)
 
 
 def enable_compilation_cache() -> None:

@@ -112,7 +112,27 @@ def _add_data_args(p):
                    help="keep exact duplicate rows (same N, D, loss) instead of refusing the file; "
                         "their number is reported on stderr")
     p.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
-                   help="drop the K highest-loss rows before fitting (reported, never silent)")
+                   help="drop the K highest-loss rows before fitting, after any selection (reported, "
+                        "never silent; default 0)")
+    _add_selection_args(p)
+
+
+def _add_selection_args(p):
+    g = p.add_argument_group("run selection", "applied in this order before the data are validated; each "
+                             "step's kept and dropped rows are reported (JSON: \"selection\")")
+    g.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                   help="keep rows where the condition holds; repeatable (all must hold). Operators: = and "
+                        "!= (numbers if both sides are numeric, else text, e.g. \"label=Cosine decay\"), "
+                        "<, <=, >, >= (numbers)")
+    g.add_argument("--last-checkpoint-by", metavar="COL",
+                   help="keep each run's last row by this step or token column (curve tables); a run is "
+                        "the rows sharing --run-cols")
+    g.add_argument("--run-cols", metavar="COL,COL,...",
+                   help="columns that identify a run for --last-checkpoint-by (default: N, U where "
+                        "present, and every text column)")
+    g.add_argument("--best-over", metavar="COL",
+                   help="for each (N, D), and U where present, keep the row with the lowest loss over "
+                        "the values of COL (e.g. the best learning rate of a sweep; ties counted)")
 
 
 def _add_nuts_args(p, what: str = ""):
@@ -209,6 +229,25 @@ def _compare_parser(sub):
     c.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _isoflop_parser(sub):
+    i = sub.add_parser("isoflop", help="Approach 2: isoFLOP profiles, N_opt ~ C^a and D_opt ~ C^b with "
+                       "bootstrap intervals, beside the law fit's a")
+    _add_data_args(i)
+    i.add_argument("--budget-col", metavar="COL",
+                   help="column holding each run's compute budget; runs with equal values form one profile "
+                        "(default: C = k N D, clustered where sorted budgets jump by more than 5%%)")
+    i.add_argument("--window", type=positive_int, default=2, metavar="K",
+                   help="model sizes on each side of the lowest-loss run that enter each profile's parabola "
+                        "(default 2)")
+    i.add_argument("--replicates", type=positive_int, default=1000,
+                   help="bootstrap replicates, runs resampled within budgets (default 1000)")
+    i.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
+    i.add_argument("--level", type=level, default=0.95, help="interval level (default 0.95)")
+    _add_law_arg(i, extra="; its point fit on the same runs gives Approach 3's a beside Approach 2's")
+    i.add_argument("--no-law-fit", action="store_true", help="skip the law fit (Approach 3)")
+    i.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``bayes-scaling`` parser; errors raise :class:`CLIError` (one line) instead of exiting."""
     parser = _Parser(prog=PROG, description="Scaling-law fits with honest uncertainty.")
@@ -218,4 +257,5 @@ def build_parser() -> argparse.ArgumentParser:
     _sensitivity_parser(sub)
     _backtest_parser(sub)
     _compare_parser(sub)
+    _isoflop_parser(sub)
     return parser
