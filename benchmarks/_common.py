@@ -13,7 +13,9 @@ import numpy as np
 import bayes_scaling as bs
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[1] / "shared" / "data"
+SHARED_ROOT = Path(os.environ.get("BAYES_SCALING_SHARED") or HERE.parents[1] / "shared")
+"""The shared folder (data/, backtests/): $BAYES_SCALING_SHARED, else ../shared beside the repository."""
+SHARED = SHARED_ROOT / "data"
 OUT = HERE / "out"
 
 
