@@ -13,9 +13,9 @@ import numpy as np
 import bayes_scaling as bs
 
 HERE = Path(__file__).resolve().parent
-# ../shared/data beside the checkout; BAYES_SCALING_SHARED names another shared/ folder (e.g. on a machine
-# where only a copy travels).
-SHARED = Path(os.environ.get("BAYES_SCALING_SHARED", HERE.parents[1] / "shared")) / "data"
+SHARED_ROOT = Path(os.environ.get("BAYES_SCALING_SHARED") or HERE.parents[1] / "shared")
+"""The shared folder (data/, backtests/): $BAYES_SCALING_SHARED, else ../shared beside the repository."""
+SHARED = SHARED_ROOT / "data"
 OUT = Path(os.environ.get("BAYES_SCALING_BENCH_OUT", HERE / "out"))
 
 

@@ -20,12 +20,21 @@ Three parts (choose with ``--parts``):
 
 Usage: python benchmarks/bench_compare.py [--parts datablations simulated epoch] [--datasets 20]
     [--chains 4 --warmup 1000 --samples 1000] [--sim-chains 4 --sim-warmup 500 --sim-samples 500]
-Writes benchmarks/out/bench_compare.json and prints tables.
+Writes benchmarks/out/bench_compare.json and prints tables. Real data are read from ../shared, or from
+the folder named by the environment variable BAYES_SCALING_SHARED (holding data/ and backtests/); the
+simulated part needs none.
+
+Sharded simulated part (benchmarks/run_parallel_cpu.py drives it): ``--parts simulated --truth LAW
+--dataset-start I --datasets K --out-dir DIR`` runs datasets I..I+K-1 of that true law (each dataset's
+keys depend on its index only) and writes DIR/simulated_<law>_<I>-<I+K>.json; ``--merge DIR`` joins
+the shards, prints the table and writes benchmarks/out/bench_compare_simulated.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 import warnings
@@ -39,10 +48,10 @@ sys.path.insert(0, str(HERE))
 import jax  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from _common import epoch_data, table, write_json  # noqa: E402
+from _common import SHARED_ROOT, environment, epoch_data, table, write_json  # noqa: E402
 from bayes_scaling.analysis.compare import compare  # noqa: E402
 
-DATABLATIONS = HERE.parents[1] / "shared" / "backtests" / "datablations_pub182.csv"
+DATABLATIONS = SHARED_ROOT / "backtests" / "datablations_pub182.csv"
 LAWS3 = ("chinchilla", "kaplan", "data-constrained")
 
 
@@ -112,45 +121,109 @@ def _clopper_pearson(k, n, level=0.95):
 
 
 def part_simulated(args) -> dict:
-    """Datasets outermost (dataset i of every true law, then i + 1), so a partial run covers all laws."""
+    """Datasets outermost (dataset i of every true law, then i + 1), so a partial run covers all laws.
+
+    Runs datasets ``args.dataset_start .. + args.datasets - 1`` of the true laws in ``args.truth``;
+    dataset i of true law t uses keys folded from (t, i) only, so shards of a run hold exactly its
+    datasets. With ``args.out_dir`` each true law's runs are written there as a shard for ``--merge``.
+    """
     N, D, U = design()
     key = jax.random.key(args.seed + 1000)
     laws = truths()
-    out = {name: {"wins": 0, "not_rejected": 0, "datasets": 0, "seconds": 0.0, "runs": []} for name in laws}
-    for i in range(args.datasets):
+    chosen = [n for n in laws if n in args.truth]
+    runs = {name: [] for name in chosen}
+    t_all = time.perf_counter()
+    for i in range(args.dataset_start, args.dataset_start + args.datasets):
         for t, (true_name, law) in enumerate(laws.items()):
+            if true_name not in chosen:
+                continue
             t0 = time.perf_counter()
             k_data, k_fit = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, t), i))
             ds = bs.simulate(k_data, law, N, D, args.noise, label=f"sim {true_name} {i}", U=U)
             tab, msgs = _quiet(compare, ds, LAWS3, key=k_fit, chains=args.sim_chains, warmup=args.sim_warmup,
                                samples=args.sim_samples)
             recs = tab.to_records()
-            o = out[true_name]
-            o["wins"] += recs[0]["law"] == true_name
-            mine = next(r for r in recs if r["law"] == true_name)
-            o["not_rejected"] += mine["elpd_diff"] <= 2 * mine["dse"]
-            o["datasets"] += 1
-            o["seconds"] += time.perf_counter() - t0
-            o["runs"].append({"first": recs[0]["law"], "warnings": msgs, "ranking": [
-                {k: r[k] for k in ("law", "elpd_loo", "elpd_diff", "dse", "weight", "pareto_k_bad", "converged")}
-                for r in recs]})
+            runs[true_name].append({"dataset": i, "first": recs[0]["law"], "warnings": msgs,
+                                    "seconds": time.perf_counter() - t0, "ranking": [
+                {k: _plain(r[k]) for k in ("law", "elpd_loo", "elpd_diff", "dse", "weight", "pareto_k_bad",
+                                           "converged")} for r in recs]})
             print(f"  {true_name} #{i}: first {recs[0]['law']}; " + ", ".join(
                 f"{r['law']} -{r['elpd_diff']:.1f}+-{r['dse']:.1f}" for r in recs[1:])
                 + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
-    rows = []
-    for name, o in out.items():
-        lo, hi = _clopper_pearson(o["wins"], o["datasets"])
-        o.update(rate=o["wins"] / o["datasets"], ci95=[lo, hi])
-        rows.append([name, f"{o['wins']}/{o['datasets']}", f"{o['rate']:.2f}", f"[{lo:.2f}, {hi:.2f}]",
-                     "PASS" if o["rate"] >= 0.8 else "FAIL", f"{o['not_rejected']}/{o['datasets']}",
-                     f"{o['seconds']:.0f}"])
-    print(f"\n== simulated: {len(N)} runs per dataset, noise sd {args.noise} on log loss, "
-          f"{args.sim_chains} x ({args.sim_warmup} + {args.sim_samples}) per law")
-    print(table(rows, ["true law", "first", "rate", "95% CI", ">= 80%", "within 2 dse of first", "seconds"]))
+    settings = {k: getattr(args, k) for k in SIM_SETTINGS}
+    if args.out_dir is not None:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        a, b = args.dataset_start, args.dataset_start + args.datasets
+        for name, rr in runs.items():
+            path = args.out_dir / f"simulated_{name}_{a:04d}-{b:04d}.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"environment": environment(), "truth": name, "settings": settings,
+                                       "datasets": [a, b], "seconds": time.perf_counter() - t_all,
+                                       "runs": rr}, indent=1))
+            tmp.replace(path)
+            print(f"wrote shard {path}")
+    return simulated_summary(runs, settings)
+
+
+SIM_SETTINGS = ("noise", "seed", "sim_chains", "sim_warmup", "sim_samples")
+"""Settings every shard of the simulated part must share to be merged."""
+
+
+def _plain(x):
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x)
+    return x
+
+
+def simulated_summary(runs: dict, settings: dict) -> dict:
+    """Per true law: how often it ranks first (95% Clopper-Pearson interval) and is within 2 dse of first."""
+    out, rows = {}, []
+    for name, rr in runs.items():
+        rr = sorted(rr, key=lambda r: r["dataset"])
+        idx = [r["dataset"] for r in rr]
+        if len(idx) != len(set(idx)):
+            raise SystemExit(f"{name}: some datasets appear twice; merge each run's shards only once")
+        wins = sum(r["first"] == name for r in rr)
+        mine = [next(x for x in r["ranking"] if x["law"] == name) for r in rr]
+        not_rejected = sum(m["elpd_diff"] <= 2 * m["dse"] for m in mine)
+        n = len(rr)
+        lo, hi = _clopper_pearson(wins, n) if n else (float("nan"), float("nan"))
+        rate = wins / n if n else float("nan")
+        secs = [r["seconds"] for r in rr]
+        out[name] = {"wins": wins, "not_rejected": not_rejected, "datasets": n, "rate": rate, "ci95": [lo, hi],
+                     "seconds": float(sum(secs)), "seconds_per_dataset_median": float(np.median(secs)) if n else None,
+                     "unconverged_fits": sum(not x["converged"] for r in rr for x in r["ranking"]), "runs": rr}
+        rows.append([name, f"{wins}/{n}", f"{rate:.2f}", f"[{lo:.2f}, {hi:.2f}]",
+                     "PASS" if n and rate >= 0.8 else "FAIL", f"{not_rejected}/{n}",
+                     out[name]["unconverged_fits"], f"{sum(secs):.0f}"])
+    N = design()[0]
+    print(f"\n== simulated: {len(N)} runs per dataset, noise sd {settings['noise']} on log loss, "
+          f"{settings['sim_chains']} x ({settings['sim_warmup']} + {settings['sim_samples']}) per law")
+    print(table(rows, ["true law", "first", "rate", "95% CI", ">= 80%", "within 2 dse of first",
+                       "unconverged fits", "seconds"]))
     print("(chinchilla is nested in data-constrained (R_D*, R_N* -> inf): on chinchilla data the two predict "
           "alike and LOO cannot prefer the smaller form, so 'first' is near a coin flip there; 'within 2 dse "
           "of first' counts datasets where the true law is not significantly worse than the best)")
-    return {"design_points": len(N), "noise": args.noise, "results": out}
+    return {"design_points": len(N), "noise": settings["noise"], "settings": settings, "results": out}
+
+
+def merge_simulated(directory: Path) -> dict:
+    """Join every ``simulated_*.json`` shard under ``directory`` and print the ranking table."""
+    shards = [json.loads(p.read_text()) for p in sorted(Path(directory).glob("simulated_*.json"))]
+    if not shards:
+        raise SystemExit(f"no simulated_*.json shards in {directory}")
+    for sh in shards[1:]:
+        if sh["settings"] != shards[0]["settings"]:
+            raise SystemExit(f"shards with different settings cannot be merged: {shards[0]['settings']} vs "
+                             f"{sh['settings']}")
+    runs = {name: [] for name in truths() if any(sh["truth"] == name for sh in shards)}
+    for sh in shards:
+        runs[sh["truth"]].extend(sh["runs"])
+    return simulated_summary(runs, shards[0]["settings"])
 
 
 def part_epoch(args) -> dict:
@@ -176,7 +249,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--parts", nargs="+", default=["datablations", "simulated", "epoch"],
                    choices=["datablations", "simulated", "epoch"])
-    p.add_argument("--datasets", type=int, default=20)
+    p.add_argument("--datasets", type=int, default=20, help="simulated: datasets per true law (in this shard)")
+    p.add_argument("--dataset-start", type=int, default=0, help="simulated: index of this shard's first dataset")
+    p.add_argument("--truth", default=",".join(LAWS3), help="simulated: comma-separated true laws to run")
+    p.add_argument("--out-dir", type=Path, default=None,
+                   help="simulated: write one shard JSON per true law here (simulated_<law>_<first>-<end>.json)")
+    p.add_argument("--merge", type=Path, default=None, metavar="DIR",
+                   help="only merge the simulated shards in DIR, print the table, write bench_compare_simulated.json")
     p.add_argument("--noise", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chains", type=int, default=4)
@@ -186,10 +265,22 @@ def main():
     p.add_argument("--sim-warmup", type=int, default=500)
     p.add_argument("--sim-samples", type=int, default=500)
     args = p.parse_args()
-    payload = {"settings": vars(args)}
+    if args.merge is not None:
+        payload = {"merged_from": str(args.merge), "simulated": merge_simulated(args.merge)}
+        print("wrote", write_json("bench_compare_simulated", payload))
+        return
+    args.truth = [t.strip() for t in args.truth.split(",") if t.strip()]
+    unknown = [t for t in args.truth if t not in LAWS3]
+    if unknown:
+        p.error(f"--truth: unknown law(s) {unknown}; choose from {list(LAWS3)}")
+    if "datablations" in args.parts and not DATABLATIONS.exists():
+        p.error(f"{DATABLATIONS} not found; set BAYES_SCALING_SHARED to the folder holding backtests/ and data/")
+    payload = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     for part in args.parts:
         payload[part] = globals()[f"part_{part}"](args)
     name = "bench_compare" if len(args.parts) == 3 else "bench_compare_" + "_".join(args.parts)
+    if args.out_dir is not None and args.parts == ["simulated"]:
+        return  # a shard: its JSON is in --out-dir; --merge writes the summary
     print("wrote", write_json(name, payload))
 
 

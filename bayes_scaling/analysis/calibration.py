@@ -39,7 +39,7 @@ from ..laws import sample_shape
 from .columns import ALLOCATION
 from .columns import quantities as _quantities
 
-__all__ = ["DEFAULT_BUDGET", "CoverageResult", "Scenario", "coverage", "format_table", "quantities"]
+__all__ = ["DEFAULT_BUDGET", "CoverageResult", "Scenario", "coverage", "format_table", "from_records", "quantities"]
 
 DEFAULT_BUDGET = 1e24
 """Compute budget (FLOP) at which N_opt is checked (../shared/TARGETS.md §3 uses 1e24)."""
@@ -53,6 +53,8 @@ class Scenario(NamedTuple):
         N, D: the design (parameters and tokens of each run).
         noise: sd of the Gaussian noise added to log loss.
         label: a short name for tables.
+        U: unique tokens of each run, for a law that reads them (e.g. data-constrained); None
+            otherwise.
     """
 
     law: object
@@ -60,6 +62,7 @@ class Scenario(NamedTuple):
     D: np.ndarray
     noise: float
     label: str = ""
+    U: np.ndarray | None = None
 
 
 def quantities(law, budget: float = DEFAULT_BUDGET,
@@ -128,11 +131,13 @@ def _summaries(hits: dict, levels, names) -> list:
 def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: int = 16,
              levels: Sequence[float] = (0.5, 0.9), budget: float = DEFAULT_BUDGET,
              flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, progress: Callable | None = None,
-             law=None) -> CoverageResult:
+             law=None, first_replicate: int = 0) -> CoverageResult:
     """Simulate ``replicates`` datasets per scenario, fit each, count interval hits.
 
     Dataset ``r`` of scenario ``s`` uses ``k = fold_in(fold_in(key, s), r)``, split into a
-    simulation key and a fit key, so results do not depend on the order of the loop.
+    simulation key and a fit key, so results do not depend on the order of the loop, and replicates
+    ``first_replicate .. first_replicate + replicates - 1`` can run as separate shards (in separate
+    processes) whose records :func:`from_records` joins into the result of one run.
 
     Args:
         key: JAX PRNG key.
@@ -146,6 +151,7 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
         progress: optional ``progress(done, total, record)`` callback.
         law: the fitted law spec, whose free parameters are checked (default: every parameter of
             each scenario law's form).
+        first_replicate: index of the first replicate (for shards; keys depend on the index only).
 
     Returns:
         :class:`CoverageResult`.
@@ -156,22 +162,22 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
             raise ValueError(f"levels must lie in (0, 1); got {level}")
     if replicates < 1:
         raise ValueError(f"replicates must be >= 1; got {replicates}")
+    if first_replicate < 0:
+        raise ValueError(f"first_replicate must be >= 0; got {first_replicate}")
     if not scenarios:
         raise ValueError("no scenarios given")
-    names = None
     records, failures = [], []
-    hits, hits_by = {}, {}
     total = len(scenarios) * replicates
     done = 0
     for s, sc in enumerate(scenarios):
         truth = quantities(sc.law, budget, flops_per_param_token, spec=law)
         names = tuple(truth)
         label = sc.label or f"scenario {s}"
-        for r in range(replicates):
+        for r in range(first_replicate, first_replicate + replicates):
             k = jax.random.fold_in(jax.random.fold_in(key, s), r)
             k_sim, k_fit = jax.random.split(k)
             t0 = time.perf_counter()
-            ds: Dataset = simulate(k_sim, sc.law, sc.N, sc.D, sc.noise, label=f"{label} #{r}")
+            ds: Dataset = simulate(k_sim, sc.law, sc.N, sc.D, sc.noise, label=f"{label} #{r}", U=sc.U)
             try:
                 fitted = fit(k_fit, ds)
                 fitted_law = _law_of(fitted)
@@ -200,13 +206,37 @@ def coverage(key, scenarios: Sequence[Scenario], fit: Callable, *, replicates: i
                         hit = bool(lo <= t <= hi)
                     rec["hits"][f"{name}@{level:g}"] = hit
                     rec.setdefault("intervals", {})[f"{name}@{level:g}"] = [float(lo), float(hi)]
-                    hits.setdefault((name, level), []).append(hit)
-                    hits_by.setdefault(label, {}).setdefault((name, level), []).append(hit)
             records.append(rec)
             done += 1
             if progress is not None:
                 progress(done, total, rec)
-    names = names or ()
+    return from_records(records, failures, levels, names)
+
+
+def from_records(records: Sequence[dict], failures: Sequence[dict] = (),
+                 levels: Sequence[float] = (0.5, 0.9), names: Sequence[str] | None = None) -> CoverageResult:
+    """The coverage tables of per-dataset records (``CoverageResult.records``, e.g. read back from the
+    JSON of several shards of one run), in the order the records are given.
+
+    Each record's ``hits`` holds ``"<quantity>@<level>"`` booleans and its ``truth`` the quantity
+    names in order; every record must have the same quantities (``names``, default the first
+    record's).
+    """
+    levels = tuple(float(x) for x in levels)
+    records, failures = list(records), list(failures)
+    if names is None:
+        names = tuple(records[0]["truth"]) if records else ()
+    names = tuple(names)
+    hits, hits_by = {}, {}
+    for rec in records:
+        if tuple(rec["truth"]) != names:
+            raise ValueError(f"records check different quantities: {names} and {tuple(rec['truth'])} "
+                             f"(scenario {rec.get('scenario')!r}, replicate {rec.get('replicate')})")
+        for name in names:
+            for level in levels:
+                hit = bool(rec["hits"][f"{name}@{level:g}"])
+                hits.setdefault((name, level), []).append(hit)
+                hits_by.setdefault(rec["scenario"], {}).setdefault((name, level), []).append(hit)
     table = _summaries(hits, levels, names) if records else []
     by_scenario = []
     for label, h in hits_by.items():
