@@ -46,9 +46,11 @@ __all__ = [
     "data_hash",
     "chinchilla_design",
     "DEFAULT_FLOPS_PER_PARAM_TOKEN",
+    "DEFAULT_LEVEL",
 ]
 
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
+DEFAULT_LEVEL = 0.9  # the central interval level of every command (--level) that does not ask for another
 MIN_POINTS = 6  # the Chinchilla law has 5 free parameters; a fit needs at least 5 + 1 points.
 MAX_SEED = 2**63 - 1  # a seed becomes a JAX key through int64
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import laws
+from .data import DEFAULT_LEVEL
 from .laws import sample_shape
 
 __all__ = ["interval", "summarize_array", "summarize_law", "constraints_of", "derived"]
@@ -58,7 +59,7 @@ def constraints_of(spec) -> tuple[dict, dict]:
     return {}, {}
 
 
-def summarize_law(law, level: float = 0.95, include_derived: bool = False, spec=None) -> dict:
+def summarize_law(law, level: float = DEFAULT_LEVEL, include_derived: bool = False, spec=None) -> dict:
     """Per-parameter summaries of a law pytree at any sample shape (and its derived quantities).
 
     Args:

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, DataError, check_seed
+from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, DEFAULT_LEVEL, DataError, check_seed
 
 __all__ = ["Profile", "IsoflopResult", "budget_groups", "profile_minima", "power_law", "isoflop"]
 
@@ -200,7 +200,7 @@ def _interval(est, draws, level):
     return {"estimate": float(est), "lower": float(lo), "upper": float(hi)}
 
 
-def isoflop(data, budgets=None, *, seed: int = 0, replicates: int = 1000, level: float = 0.95,
+def isoflop(data, budgets=None, *, seed: int = 0, replicates: int = 1000, level: float = DEFAULT_LEVEL,
             window: int = 2, flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN,
             tol: float = 0.05) -> IsoflopResult:
     """Approach 2 on ``data``: profile minima per budget, N_opt ~ C^a and D_opt ~ C^b with intervals.

@@ -243,10 +243,11 @@ def summarize(law, level: float | None = None, spec=None) -> tuple[dict, dict]:
     """
     import numpy as np
 
+    from ..data import DEFAULT_LEVEL
     from ..laws import derived, sample_shape
     from ..summary import constraints_of, summarize_array, summarize_law
 
-    lev = 0.95 if level is None else level
+    lev = DEFAULT_LEVEL if level is None else level
     point = sample_shape(law) == ()
     params = summarize_law(law, lev, spec=spec)
     constrained = any(constraints_of(spec))

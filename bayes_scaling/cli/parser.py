@@ -4,6 +4,9 @@ Repeatable list options (``--at``, ``--compute``, ``--values``) accumulate: ``--
 7e10,1.4e12`` and ``--at 1e9,2e10 7e10,1.4e12`` mean the same. ``--law`` offers the registered law
 forms (:data:`bayes_scaling.laws.LAWS`). ``--fix NAME=VALUE[,...]`` and ``--tie FOLLOWER=LEADER``
 (both repeatable, accumulating) constrain it (:class:`bayes_scaling.laws.Constrained`).
+
+Every option's help says what it does and its default; ``--level`` has one default for every command
+(:data:`bayes_scaling.data.DEFAULT_LEVEL`), and tests/test_cli_help.py walks the parser to keep it so.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import math
 import re
 
+from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, DEFAULT_LEVEL
 from .common import CLIError
 
 __all__ = ["build_parser", "positive_float", "level", "positive_int", "seed_int"]
@@ -87,33 +91,57 @@ def _add_law_arg(p, default=DEFAULT_LAW, extra: str = ""):
                    help=f"law form (default {DEFAULT_LAW}){extra}")
 
 
+def _add_level_arg(p, what: str):
+    p.add_argument("--level", type=level, default=DEFAULT_LEVEL,
+                   help=f"central interval level in (0, 1) of {what} (default %(default)s)")
+
+
+def _add_seed_arg(p, what: str):
+    p.add_argument("--seed", type=seed_int, default=0,
+                   help=f"seed of {what}, an integer in 0..2**63-1; the same seed gives the same numbers "
+                        "(default %(default)s)")
+
+
+def _add_json_arg(p):
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout (with \"reliable\" and \"problems\") instead of text")
+
+
 def _add_constraint_args(p):
     p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE...]",
                    help="hold parameters of the law at values instead of fitting them; repeatable "
-                        "(e.g. --fix E=1.8172,A=482.01); reported as fixed")
+                        "(e.g. --fix E=1.8172,A=482.01); reported as fixed (default: none fixed)")
     p.add_argument("--tie", action="append", default=[], metavar="FOLLOWER=LEADER",
                    help="fit two parameters as one: FOLLOWER is set equal to LEADER, which is "
-                        "estimated (e.g. --tie beta=alpha); repeatable")
+                        "estimated (e.g. --tie beta=alpha); repeatable (default: none tied)")
 
 
 def _add_data_args(p):
-    p.add_argument("data", nargs="?", help="CSV file with N, D (or compute) and loss columns")
+    p.add_argument("data", nargs="?", help="CSV file (comma, semicolon or tab separated; # comments) with a "
+                   "header naming N, D (or compute) and loss columns; see the README's CSV layout")
     p.add_argument("--example", action="store_true",
                    help="use the embedded SYNTHETIC example data instead of a file")
-    p.add_argument("--n-col", help="column holding parameter counts N")
-    p.add_argument("--d-col", help="column holding training tokens D")
-    p.add_argument("--compute-col", help="column holding training compute C (D = C / (k N))")
-    p.add_argument("--loss-col", help="column holding the final loss")
-    p.add_argument("--u-col", help="column holding unique training tokens U (laws of repeated data, "
-                                   "e.g. data-constrained; found by name when it is unique_tokens, U, ...)")
-    p.add_argument("--flops-per-param-token", type=positive_float, default=6.0, metavar="K",
-                   help="k in C = k N D (default 6)")
+    p.add_argument("--n-col", metavar="COL",
+                   help="column holding parameter counts N (default: found by name, e.g. N, params, n_params)")
+    p.add_argument("--d-col", metavar="COL",
+                   help="column holding training tokens D (default: found by name, e.g. D, tokens, n_tokens)")
+    p.add_argument("--compute-col", metavar="COL",
+                   help="column holding training compute C, read instead of D when named or when there is no D "
+                        "column: D = C / (k N) "
+                        "(default: found by name, e.g. C, compute, flops)")
+    p.add_argument("--loss-col", metavar="COL",
+                   help="column holding the final loss (default: found by name, e.g. loss, final_loss)")
+    p.add_argument("--u-col", metavar="COL",
+                   help="column holding unique training tokens U, for laws of repeated data such as "
+                        "data-constrained (default: found by name, e.g. unique_tokens, U)")
+    p.add_argument("--flops-per-param-token", type=positive_float, default=DEFAULT_FLOPS_PER_PARAM_TOKEN,
+                   metavar="K", help="k in C = k N D (default %(default)g)")
     p.add_argument("--allow-duplicates", action="store_true",
                    help="keep exact duplicate rows (same N, D, loss) instead of refusing the file; "
                         "their number is reported on stderr")
     p.add_argument("--drop-top-loss", type=int, default=0, metavar="K",
                    help="drop the K highest-loss rows before fitting, after any selection (reported, "
-                        "never silent; default 0)")
+                        "never silent; default %(default)s)")
     _add_selection_args(p)
 
 
@@ -123,65 +151,80 @@ def _add_selection_args(p):
     g.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
                    help="keep rows where the condition holds; repeatable (all must hold). Operators: = and "
                         "!= (numbers if both sides are numeric, else text, e.g. \"label=Cosine decay\"), "
-                        "<, <=, >, >= (numbers)")
+                        "<, <=, >, >= (numbers) (default: every row)")
     g.add_argument("--last-checkpoint-by", metavar="COL",
                    help="keep each run's last row by this step or token column (curve tables); a run is "
-                        "the rows sharing --run-cols")
+                        "the rows sharing --run-cols (default: off, every row kept)")
     g.add_argument("--run-cols", metavar="COL,COL,...",
                    help="columns that identify a run for --last-checkpoint-by (default: N, U where "
                         "present, and every text column)")
     g.add_argument("--best-over", metavar="COL",
                    help="for each (N, D), and U where present, keep the row with the lowest loss over "
-                        "the values of COL (e.g. the best learning rate of a sweep; ties counted)")
+                        "the values of COL (e.g. the best learning rate of a sweep; ties counted) "
+                        "(default: off, every row kept)")
 
 
 def _add_nuts_args(p, what: str = ""):
-    p.add_argument("--chains", type=positive_int, default=4, help=f"NUTS chains{what}")
-    p.add_argument("--warmup", type=positive_int, default=1000, help="NUTS warmup draws per chain")
-    p.add_argument("--samples", type=positive_int, default=1000, help="NUTS draws per chain")
+    p.add_argument("--chains", type=positive_int, default=4,
+                   help=f"NUTS chains{what}, used with --method nuts (default %(default)s)")
+    p.add_argument("--warmup", type=positive_int, default=1000,
+                   help="NUTS warmup (adaptation) draws per chain (default %(default)s)")
+    p.add_argument("--samples", type=positive_int, default=1000,
+                   help="NUTS draws kept per chain (default %(default)s)")
 
 
 def _fit_parser(sub):
     f = sub.add_parser("fit", help="fit a scaling law (point, nuts or bootstrap)")
     _add_data_args(f)
-    f.add_argument("--method", choices=["point", "nuts", "bootstrap"], default="point")
+    f.add_argument("--method", choices=["point", "nuts", "bootstrap"], default="point",
+                   help="point: multi-start Huber fit; nuts: Bayesian posterior (NumPyro NUTS); bootstrap: "
+                        "refit on resampled data (default %(default)s)")
     _add_law_arg(f)
     _add_constraint_args(f)
-    f.add_argument("--delta", type=positive_float, default=1e-3, help="Huber delta on log loss")
-    f.add_argument("--seed", type=seed_int, default=0)
-    f.add_argument("--level", type=level, default=0.95, help="interval level (default 0.95)")
+    f.add_argument("--delta", type=positive_float, default=1e-3,
+                   help="Huber delta on log loss of the point and bootstrap fits (default %(default)g)")
+    _add_seed_arg(f, "the bootstrap resampling or the NUTS chains")
+    _add_level_arg(f, "the parameter and derived-quantity intervals of nuts and bootstrap")
     _add_nuts_args(f)
-    f.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t")
-    f.add_argument("--replicates", type=positive_int, default=4000)
-    f.add_argument("--scheme", choices=["rows", "models", "residual"], default="rows")
+    f.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t",
+                   help="noise model of log loss for --method nuts (default %(default)s)")
+    f.add_argument("--replicates", type=positive_int, default=4000,
+                   help="bootstrap replicates for --method bootstrap (default %(default)s)")
+    f.add_argument("--scheme", choices=["rows", "models", "residual"], default="rows",
+                   help="bootstrap resampling: rows (Besiroglu et al. 2024), models (whole model sizes) or "
+                        "residual (the full fit's residuals) (default %(default)s)")
     f.add_argument("--out", metavar="FILE.nc", help="write the fit as an ArviZ netCDF artifact (checked "
                    "before fitting; never over the input data; written atomically)")
-    f.add_argument("--force", action="store_true", help="let --out replace an existing file")
-    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.add_argument("--force", action="store_true",
+                   help="let --out replace an existing file (default: refuse to overwrite)")
+    _add_json_arg(f)
 
 
 def _predict_parser(sub):
     p = sub.add_parser("predict", help="loss forecasts and compute-optimal allocation")
-    p.add_argument("source", nargs="?", help="a fit artifact (.nc)")
+    p.add_argument("source", nargs="?", help="a fit artifact (.nc from fit --out); or give --params")
     p.add_argument("--params", metavar="NAME=VALUE,...",
                    help="a law typed in, e.g. the published Chinchilla law "
                         "E=1.69,A=406.4,B=410.7,alpha=0.34,beta=0.28 (the names of --law's parameters)")
-    _add_law_arg(p, default=None, extra="; an artifact records its own law")
+    _add_law_arg(p, default=None, extra=" for --params; an artifact records its own law")
     p.add_argument("--compute", type=positive_float, nargs="+", action="extend", metavar="C", default=[],
-                   help="compute budgets (FLOP) for the allocation table; repeatable")
+                   help="compute budgets (FLOP) for the allocation table; repeatable (default: none)")
     p.add_argument("--at", nargs="+", action="extend", metavar="POINT", default=[],
                    help="points at which to predict the loss: the law's inputs in its order, comma-"
-                        "separated (N,D for chinchilla, N,D,U for data-constrained); repeatable")
+                        "separated (N,D for chinchilla, N,D,U for data-constrained); repeatable "
+                        "(default: none)")
     p.add_argument("--unique-tokens", type=positive_float, metavar="U",
                    help="unique-token budget for --compute and --target-loss, for laws that read U "
-                        "(data-constrained); the allocation then reports epochs = D_opt / U")
-    p.add_argument("--target-loss", type=positive_float)
-    p.add_argument("--level", type=level, default=0.9)
-    p.add_argument("--flops-per-param-token", type=positive_float, default=6.0, metavar="K")
+                        "(data-constrained); the allocation then reports epochs = D_opt / U (default: none)")
+    p.add_argument("--target-loss", type=positive_float, metavar="L",
+                   help="the compute-optimal budget, N and D that reach loss L (default: none)")
+    _add_level_arg(p, "every prediction")
+    p.add_argument("--flops-per-param-token", type=positive_float, default=DEFAULT_FLOPS_PER_PARAM_TOKEN,
+                   metavar="K", help="k in C = k N D (default %(default)g)")
     p.add_argument("--allow-unreliable", action="store_true",
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
-                        "the output says so and the exit code is 3")
-    p.add_argument("--json", action="store_true")
+                        "the output says so and the exit code is 3 (default: refuse it)")
+    _add_json_arg(p)
 
 
 def _sensitivity_parser(sub):
@@ -189,15 +232,26 @@ def _sensitivity_parser(sub):
     _add_data_args(s)
     _add_law_arg(s)
     _add_constraint_args(s)
-    s.add_argument("--vary", required=True)
-    s.add_argument("--values", nargs="+", action="extend", default=[], help="repeatable")
-    s.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="point")
-    s.add_argument("--budget", type=positive_float, default=5.76e23)
-    s.add_argument("--replicates", type=positive_int, default=200)
+    s.add_argument("--vary", required=True, metavar="KIND",
+                   help="what to vary (required): a fit region (min-compute, max-compute, min-params, "
+                        "max-params, min-tokens, max-tokens, min-tokens-per-param, max-tokens-per-param, "
+                        "tokens-per-param, drop-top-loss, drop-smallest-models) or a fitting choice "
+                        "(objective, starts, params-column, compute-column, choices)")
+    s.add_argument("--values", nargs="+", action="extend", default=[], metavar="V",
+                   help="the region cut-offs (numbers; lo:hi for tokens-per-param; counts for drop-*) or the "
+                        "choices to compare; repeatable (default: none; a fitting choice then compares its "
+                        "standard set)")
+    s.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="point",
+                   help="fit of each region (default %(default)s; fitting choices need point)")
+    s.add_argument("--budget", type=positive_float, default=5.76e23, metavar="C",
+                   help="compute budget (FLOP) of the reported allocation N_opt and D/N (default %(default)g, "
+                        "Chinchilla's)")
+    s.add_argument("--replicates", type=positive_int, default=200,
+                   help="bootstrap replicates per region for --method bootstrap (default %(default)s)")
     _add_nuts_args(s, " per region")
-    s.add_argument("--seed", type=seed_int, default=0)
-    s.add_argument("--level", type=level, default=0.9)
-    s.add_argument("--json", action="store_true")
+    _add_seed_arg(s, "the bootstrap or NUTS fits")
+    _add_level_arg(s, "each region's intervals (bootstrap, nuts)")
+    _add_json_arg(s)
 
 
 def _backtest_parser(sub):
@@ -206,14 +260,22 @@ def _backtest_parser(sub):
     _add_law_arg(b)
     _add_constraint_args(b)
     g = b.add_mutually_exclusive_group()
-    g.add_argument("--holdout-above-compute", type=positive_float, metavar="C")
-    g.add_argument("--holdout-above-params", type=positive_float, metavar="N")
-    b.add_argument("--rolling", action="store_true", help="step the threshold up through the budgets")
-    b.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="bootstrap")
-    b.add_argument("--replicates", type=positive_int, default=200)
+    g.add_argument("--holdout-above-compute", type=positive_float, metavar="C",
+                   help="fit on the runs whose compute k N D is at most C and predict the larger ones "
+                        "(default: none; give this, --holdout-above-params or --rolling)")
+    g.add_argument("--holdout-above-params", type=positive_float, metavar="N",
+                   help="fit on the models of at most N parameters and predict the larger ones (default: none)")
+    b.add_argument("--rolling", action="store_true",
+                   help="step the threshold up through the budgets (from the --holdout-above-* value if "
+                        "given), one backtest per step")
+    b.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="bootstrap",
+                   help="fit on the training runs; point has no predictive interval, so no coverage "
+                        "(default %(default)s; coverage is always reported at 50%% and 90%%)")
+    b.add_argument("--replicates", type=positive_int, default=200,
+                   help="bootstrap replicates of each training fit (default %(default)s)")
     _add_nuts_args(b)
-    b.add_argument("--seed", type=seed_int, default=0)
-    b.add_argument("--json", action="store_true")
+    _add_seed_arg(b, "the bootstrap or NUTS fits")
+    _add_json_arg(b)
 
 
 def _compare_parser(sub):
@@ -224,9 +286,10 @@ def _compare_parser(sub):
                         f"registered: {', '.join(_law_names())})")
     _add_constraint_args(c)
     _add_nuts_args(c, " per law")
-    c.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t")
-    c.add_argument("--seed", type=seed_int, default=0)
-    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t",
+                   help="noise model of log loss of every law's NUTS fit (default %(default)s)")
+    _add_seed_arg(c, "the NUTS chains")
+    _add_json_arg(c)
 
 
 def _isoflop_parser(sub):
@@ -238,14 +301,15 @@ def _isoflop_parser(sub):
                         "(default: C = k N D, clustered where sorted budgets jump by more than 5%%)")
     i.add_argument("--window", type=positive_int, default=2, metavar="K",
                    help="model sizes on each side of the lowest-loss run that enter each profile's parabola "
-                        "(default 2)")
+                        "(default %(default)s)")
     i.add_argument("--replicates", type=positive_int, default=1000,
-                   help="bootstrap replicates, runs resampled within budgets (default 1000)")
-    i.add_argument("--seed", type=seed_int, default=0, help="bootstrap seed (default 0)")
-    i.add_argument("--level", type=level, default=0.95, help="interval level (default 0.95)")
+                   help="bootstrap replicates, runs resampled within budgets (default %(default)s)")
+    _add_seed_arg(i, "the bootstrap")
+    _add_level_arg(i, "the intervals of a and b")
     _add_law_arg(i, extra="; its point fit on the same runs gives Approach 3's a beside Approach 2's")
-    i.add_argument("--no-law-fit", action="store_true", help="skip the law fit (Approach 3)")
-    i.add_argument("--json", action="store_true", help="print one JSON object")
+    i.add_argument("--no-law-fit", action="store_true",
+                   help="skip the law fit (Approach 3); by default it runs beside Approach 2")
+    _add_json_arg(i)
 
 
 def build_parser() -> argparse.ArgumentParser:
