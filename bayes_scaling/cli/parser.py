@@ -218,4 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sensitivity_parser(sub)
     _backtest_parser(sub)
     _compare_parser(sub)
+    from .plot import add_parser as _plot_parser
+
+    _plot_parser(sub)
     return parser

@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 __all__ = ["FORMATS", "new_figure", "flat_samples", "quantile_band", "fan", "level_text", "save_figure",
-           "check_level", "INNER_LEVEL"]
+           "check_level", "INNER_LEVEL", "set_title"]
 
 FORMATS = (".png", ".svg", ".pdf")
 INNER_LEVEL = 0.5  # the inner band of a fan chart; the outer one is the figure's level
@@ -72,6 +72,15 @@ def level_text(n_sample_dims: int, level: float, method: str, inner: bool = True
     if inner:
         return f"{method}: median with central {INNER_LEVEL:.0%} and {level:.0%} intervals"
     return f"{method}: median with central {level:.0%} interval"
+
+
+def set_title(fig, text: str) -> None:
+    """The figure's title, each line wrapped to the figure's width (so that none is clipped)."""
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 10.5))
+    lines = [w for line in text.splitlines() for w in (textwrap.wrap(line, width) or [""])]
+    fig.suptitle("\n".join(lines), fontsize="medium")
 
 
 def save_figure(fig, path, *, dpi: int = 120) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_level, fan, level_text, new_figure
+from ._common import set_title, check_level, fan, level_text, new_figure
 
 __all__ = ["plot_frontier", "compute_grid"]
 
@@ -74,5 +74,5 @@ def plot_frontier(fit, *, level: float = 0.9, compute=None, flops_per_param_toke
     title = f"Compute-optimal allocation, {fit.label}\n{level_text(nd, level, fit.method)}"
     if nan_n > 0:
         title += f"; {nan_n:.1%} of samples have no interior optimum (left out)"
-    fig.suptitle(title, fontsize="medium")
+    set_title(fig, title)
     return fig

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_level, flat_samples, level_text, new_figure, quantile_band
+from ._common import set_title, check_level, flat_samples, level_text, new_figure, quantile_band
 from .sources import held_out_mask
 
 __all__ = ["plot_isoflop", "budget_groups"]
@@ -71,7 +71,8 @@ def plot_isoflop(fit, runs=None, *, level: float = 0.9, flops_per_param_token: f
         raise ValueError(f"no compute budget holds {min_runs} or more runs (runs within {tol_decades} "
                          "decades of compute form a budget); isoFLOP profiles need an isoFLOP design")
     if len(groups) > max_budgets:
-        groups = [groups[i] for i in np.unique(np.linspace(0, len(groups) - 1, max_budgets).round().astype(int))]
+        pick = np.unique(np.linspace(0, len(groups) - 1, max_budgets).round().astype(int))
+        groups = [groups[i] for i in pick]
     held = held_out_mask(runs, fit.data)
     nd = fit.n_sample_dims
     cmap = colormaps["viridis"]
@@ -91,7 +92,8 @@ def plot_isoflop(fit, runs=None, *, level: float = 0.9, flops_per_param_token: f
         i_opt = int(np.nanargmin(med))
         ax.plot(N[i_opt], med[i_opt], marker="x", color=color, ms=8, mew=2)
         fitted, hold = g[~held[g]], g[held[g]]
-        ax.scatter(runs.N[fitted], runs.loss[fitted], color=color, s=18, zorder=3, label=f"C = {budget:.2g} FLOP")
+        ax.scatter(runs.N[fitted], runs.loss[fitted], color=color, s=18, zorder=3,
+                   label=f"C = {budget:.2g} FLOP")
         if hold.size:
             ax.scatter(runs.N[hold], runs.loss[hold], facecolor="none", edgecolor=color, s=30, zorder=3)
     ax.set_xscale("log")
@@ -105,6 +107,6 @@ def plot_isoflop(fit, runs=None, *, level: float = 0.9, flops_per_param_token: f
         notes.append(f"hollow: {int(held.sum())} runs the fit did not see")
     if left_out:
         notes.append(f"{left_out} runs in budgets of fewer than {min_runs} runs not drawn")
-    fig.suptitle(f"IsoFLOP profiles, {fit.label} ({level_text(nd, level, fit.method, inner=False)})\n" + "; ".join(notes),
-                 fontsize="medium")
+    set_title(fig, f"IsoFLOP profiles, {fit.label} ({level_text(nd, level, fit.method, inner=False)})\n"
+              + "; ".join(notes))
     return fig

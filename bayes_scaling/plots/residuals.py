@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import check_level, flat_samples, level_text, new_figure, quantile_band
+from ._common import set_title, check_level, flat_samples, level_text, new_figure, quantile_band
 from .sources import held_out_mask
 
 __all__ = ["plot_residuals", "residuals"]
@@ -68,6 +68,6 @@ def plot_residuals(fit, runs=None, *, level: float = 0.9, flops_per_param_token:
     nd = fit.n_sample_dims
     bar_note = f"bars: {level:.0%} interval over samples of the law" if bars else "no error bars"
     rms = float(np.sqrt(np.mean(med[~held] ** 2))) if (~held).any() else float("nan")
-    fig.suptitle(f"Residuals of log loss, {fit.label} ({level_text(nd, level, fit.method, inner=False)})\n"
-                 f"{bar_note}; RMS over fitted runs {rms:.4f}", fontsize="medium")
+    set_title(fig, f"Residuals of log loss, {fit.label} ({level_text(nd, level, fit.method, inner=False)})\n"
+                 f"{bar_note}; RMS over fitted runs {rms:.4f}")
     return fig
