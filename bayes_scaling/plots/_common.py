@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 __all__ = ["FORMATS", "new_figure", "flat_samples", "quantile_band", "fan", "level_text", "save_figure",
-           "check_level", "INNER_LEVEL", "set_title"]
+           "check_level", "INNER_LEVEL", "set_title", "faded", "GRID"]
 
 FORMATS = (".png", ".svg", ".pdf")
 INNER_LEVEL = 0.5  # the inner band of a fan chart; the outer one is the figure's level
@@ -72,6 +72,16 @@ def level_text(n_sample_dims: int, level: float, method: str, inner: bool = True
     if inner:
         return f"{method}: median with central {INNER_LEVEL:.0%} and {level:.0%} intervals"
     return f"{method}: median with central {level:.0%} interval"
+
+
+def faded(color, opacity: float):
+    """``color`` as RGBA with the given opacity (how every figure sets transparency)."""
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(color, opacity)
+
+
+GRID = "0.88"  # the colour of grid lines
 
 
 def set_title(fig, text: str) -> None:

@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from ._common import set_title, INNER_LEVEL, check_level, new_figure
+from ._common import GRID, INNER_LEVEL, check_level, faded, new_figure, set_title
 from .sources import held_out_mask
 
 __all__ = ["plot_backtest", "backtest_from_fit", "backtest_levels"]
@@ -94,7 +94,7 @@ def _bars(ax, x, y, rows, levels, color, label):
         tag = round(100 * lv)
         lo = np.array([np.nan if r.get(f"lower_{tag}") is None else r[f"lower_{tag}"] for r in rows])
         hi = np.array([np.nan if r.get(f"upper_{tag}") is None else r[f"upper_{tag}"] for r in rows])
-        ax.vlines(x, lo, hi, color=color, lw=widths[lv], alpha=0.6)
+        ax.vlines(x, lo, hi, color=faded(color, 0.6), lw=widths[lv])
     ax.scatter(x, y, color=color, s=22, zorder=3, label=label)
 
 
@@ -156,7 +156,7 @@ def plot_backtest(result):
             label="predicted = observed")
     ax.set_xlabel("observed final loss")
     ax.set_ylabel("predicted final loss")
-    ax.grid(True, alpha=0.3)
+    ax.grid(True, color=GRID)
     ax.legend(fontsize="small", loc="upper left")
     set_title(fig, _title(result, levels))
     return fig

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import set_title, check_level, fan, level_text, new_figure
+from ._common import GRID, check_level, fan, level_text, new_figure, set_title
 
 __all__ = ["plot_frontier", "compute_grid"]
 
@@ -64,7 +64,7 @@ def plot_frontier(fit, *, level: float = 0.9, compute=None, flops_per_param_toke
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(f"training compute C = {k:g} N D [FLOP]")
-        ax.grid(True, which="major", alpha=0.3)
+        ax.grid(True, which="major", color=GRID)
         if fit.data is not None:
             Cd = k * fit.data.N * fit.data.D
             ax.axvspan(Cd.min(), Cd.max(), color="0.92", zorder=0, label="compute range of the fitted runs")

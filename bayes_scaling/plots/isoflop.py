@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import set_title, check_level, flat_samples, level_text, new_figure, quantile_band
+from ._common import GRID, check_level, faded, flat_samples, level_text, new_figure, quantile_band, set_title
 from .sources import held_out_mask
 
 __all__ = ["plot_isoflop", "budget_groups"]
@@ -88,7 +88,7 @@ def plot_isoflop(fit, runs=None, *, level: float = 0.9, flops_per_param_token: f
         ax.plot(N, med, color=color, lw=1.5)
         if nd:
             lo, hi = quantile_band(flat, level)
-            ax.fill_between(N, lo, hi, color=color, alpha=0.25, lw=0)
+            ax.fill_between(N, lo, hi, color=faded(color, 0.25), lw=0)
         i_opt = int(np.nanargmin(med))
         ax.plot(N[i_opt], med[i_opt], marker="x", color=color, ms=8, mew=2)
         fitted, hold = g[~held[g]], g[held[g]]
@@ -99,7 +99,7 @@ def plot_isoflop(fit, runs=None, *, level: float = 0.9, flops_per_param_token: f
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("final loss")
-    ax.grid(True, which="both", alpha=0.25)
+    ax.grid(True, which="both", color=GRID)
     ax.legend(title="budget (runs: dots)", fontsize="x-small", loc="upper right", ncol=2)
     band = f"{level:.0%} band of the law's curve" if nd else "no band"
     notes = [f"lines: law's median, {band}; x: its lowest loss on the grid"]

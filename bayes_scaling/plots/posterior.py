@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import set_title, check_level, new_figure
+from ._common import check_level, faded, new_figure, set_title
 
 __all__ = ["plot_posterior", "parameter_draws"]
 
@@ -39,13 +39,14 @@ def _pair(fig, az, data, names):
     p = len(names)
     if p < 2:
         ax = fig.subplots()
-        ax.hist(data[names[0]].values.reshape(-1), bins=30, color="C0", alpha=0.7)
+        ax.hist(data[names[0]].values.reshape(-1), bins=30, color=faded("C0", 0.7))
         ax.set_xlabel(names[0])
         return
     axes = np.asarray(fig.subplots(p - 1, p - 1, squeeze=False))
     n = data[names[0]].size
     az.plot_pair(data, var_names=names, kind="scatter", ax=axes if p > 2 else axes[0, 0],
-                 scatter_kwargs={"alpha": 0.4 if n > 300 else 0.7, "s": 4 if n > 300 else 14}, textsize=8)
+                 scatter_kwargs={"color": faded("C0", 0.4 if n > 300 else 0.7), "s": 4 if n > 300 else 14},
+                 textsize=8)
 
 
 def _intervals(ax, x, level):
@@ -66,7 +67,7 @@ def _marginals(fig, data, names, level):
     axes = np.asarray(fig.subplots(len(names), 1, squeeze=False))[:, 0]
     for ax, name in zip(axes, names):
         x = data[name].values.reshape(-1)
-        ax.hist(x, bins=min(40, max(8, x.size // 5)), color="C0", alpha=0.7)
+        ax.hist(x, bins=min(40, max(8, x.size // 5)), color=faded("C0", 0.7))
         _intervals(ax, x, level)
         ax.set_xlabel(name, fontsize="small")
         ax.set_ylabel("replicates", fontsize="small")

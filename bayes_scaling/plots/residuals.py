@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import set_title, check_level, flat_samples, level_text, new_figure, quantile_band
+from ._common import GRID, check_level, flat_samples, level_text, new_figure, quantile_band, set_title
 from .sources import held_out_mask
 
 __all__ = ["plot_residuals", "residuals"]
@@ -62,7 +62,7 @@ def plot_residuals(fit, runs=None, *, level: float = 0.9, flops_per_param_token:
         ax.axhline(0.0, color="0.3", lw=0.8)
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
-        ax.grid(True, alpha=0.3)
+        ax.grid(True, color=GRID)
         ax.legend(fontsize="small")
     axes[0].set_ylabel("residual log(loss) - log L  [natural log]")
     nd = fit.n_sample_dims

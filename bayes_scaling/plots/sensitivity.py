@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import set_title, new_figure
+from ._common import GRID, faded, new_figure, set_title
 
 __all__ = ["plot_sensitivity", "quantity_label"]
 
@@ -72,7 +72,7 @@ def plot_sensitivity(result, quantity: str = "tokens_per_param"):
     ok = np.isfinite(est)
     has_iv = ok & np.isfinite(lo) & np.isfinite(hi)
     if has_iv.any():
-        ax.hlines(y[has_iv], lo[has_iv], hi[has_iv], color="C0", lw=2.2, alpha=0.7)
+        ax.hlines(y[has_iv], lo[has_iv], hi[has_iv], color=faded("C0", 0.7), lw=2.2)
     ax.plot(est[ok], y[ok], "o", color="C0", ms=6)
     for i, reason in rejected:
         ax.text(0.02, y[i], f"rejected: {reason}", transform=ax.get_yaxis_transform(), va="center",
@@ -82,7 +82,7 @@ def plot_sensitivity(result, quantity: str = "tokens_per_param"):
     finite = np.concatenate([est[ok], lo[has_iv], hi[has_iv]])
     if finite.size and finite.min() > 0 and finite.max() / finite.min() > 20:
         ax.set_xscale("log")
-    ax.grid(True, axis="x", alpha=0.3)
+    ax.grid(True, axis="x", color=GRID)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     method = result.get("method") or "point"
     level = result.get("level")
