@@ -34,7 +34,7 @@ def _curve(law, N, D, U):
 
     named = {"N": N, "D": D}
     if "U" in type(law).inputs:
-        named["U"] = np.full_like(N, U)
+        named["U"] = U
     return np.asarray(evaluate(law, **named))
 
 
@@ -78,12 +78,14 @@ def plot_isoflop(fit, runs=None, *, level: float = 0.9, flops_per_param_token: f
     cmap = colormaps["viridis"]
     fig = new_figure(8, 5.5)
     ax = fig.subplots()
+    budgets = np.array([float(np.exp(np.mean(np.log(C[g])))) for g in groups])
+    grids = np.stack([np.logspace(np.log10(runs.N[g].min()) - 0.15, np.log10(runs.N[g].max()) + 0.15, 50)
+                      for g in groups])  # (budget, 50): one evaluation of the law for every curve
+    U = None if runs.U is None else np.stack([np.full(50, np.median(runs.U[g])) for g in groups])
+    curves = flat_samples(_curve(fit.law, grids, budgets[:, None] / (k * grids), U), nd)
     for j, g in enumerate(groups):
         color = cmap(j / max(len(groups) - 1, 1))
-        budget = float(np.exp(np.mean(np.log(C[g]))))
-        N = np.logspace(np.log10(runs.N[g].min()) - 0.15, np.log10(runs.N[g].max()) + 0.15, 50)
-        U = None if runs.U is None else float(np.median(runs.U[g]))
-        flat = flat_samples(_curve(fit.law, N, budget / (k * N), U), nd)
+        budget, N, flat = budgets[j], grids[j], curves[:, j]
         med = np.nanmedian(flat, axis=0) if nd else flat[0]
         ax.plot(N, med, color=color, lw=1.5)
         if nd:
