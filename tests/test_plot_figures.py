@@ -183,3 +183,15 @@ def test_cli_refuses_bad_requests_in_one_line(work, capsys, tmp_path):
         assert "Traceback" not in err
     assert taken.read_bytes() == b"keep me"
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "a.jpg").exists()
+
+
+def test_isoflop_budgets_are_the_designs_budgets():
+    ex = bs.example_data()  # 9 budgets from 6e18 to 3e21 FLOP, 9 sizes each (bayes_scaling/_example.py)
+    groups, left_out = plots.budget_groups(6.0 * ex.N * ex.D)
+    assert [g.size for g in groups] == [9] * 9 and left_out == 0
+    budgets = [float(np.exp(np.mean(np.log(6.0 * ex.N[g] * ex.D[g])))) for g in groups]
+    np.testing.assert_allclose(budgets, [6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21], rtol=1e-9)
+    few, left_out = plots.budget_groups(6.0 * ex.N[:12] * ex.D[:12])  # 9 runs of one budget, 3 of the next
+    assert [g.size for g in few] == [9, 3] and left_out == 0
+    few, left_out = plots.budget_groups(6.0 * ex.N[:11] * ex.D[:11])
+    assert [g.size for g in few] == [9] and left_out == 2
