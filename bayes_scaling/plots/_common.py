@@ -88,7 +88,7 @@ def set_title(fig, text: str) -> None:
     """The figure's title, each line wrapped to the figure's width (so that none is clipped)."""
     import textwrap
 
-    width = max(30, int(fig.get_figwidth() * 10.5))
+    width = max(30, int(fig.get_figwidth() * 12.5))
     lines = [w for line in text.splitlines() for w in (textwrap.wrap(line, width) or [""])]
     fig.suptitle("\n".join(lines), fontsize="medium")
 

@@ -102,10 +102,9 @@ def _title(result, levels) -> str:
     method = result.get("method", "unknown")
     n = len(result["rows"])
     law = result.get("law", "law")
-    head = f"Backtest: predicted vs observed loss of {n} held-out runs ({law}, {method} fit"
+    head = f"Backtest: predicted vs observed loss of {n} held-out runs\n{law} {method} fit"
     if result.get("n_train") is not None:
         head += f" on {result['n_train']} runs"
-    head += ")"
     if result.get("problems"):
         head += " NOT RELIABLE"
     cov = result.get("coverage") or {}
@@ -114,12 +113,12 @@ def _title(result, levels) -> str:
         bars = f"thick/thin bars: {shown} predictive intervals"
         covs = ", ".join(f"{float(k):.0%}: {v:.2f}"
                          for k, v in sorted(cov.items(), key=lambda kv: float(kv[0])) if v is not None)
-        tail = f"{bars}; coverage {covs}" if covs else bars
+        tail = f"{bars}\ncoverage {covs}" if covs else bars + "\n"
     else:
-        tail = "point fit: predictions only, no interval (no noise model)"
+        tail = "point fit: predictions only, no interval (no noise model)\n"
     mare = result.get("mean_abs_rel_error")
     if mare is not None:
-        tail += f"; mean |rel. error| {mare:.4f}"
+        tail += ("; " if tail.split("\n")[-1] else "") + f"mean |relative error| {mare:.4f}"
     return f"{head}\n{tail}"
 
 
