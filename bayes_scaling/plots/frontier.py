@@ -69,6 +69,10 @@ def plot_frontier(fit, *, level: float = 0.9, compute=None, flops_per_param_toke
             Cd = k * fit.data.N * fit.data.D
             ax.axvspan(Cd.min(), Cd.max(), color="0.92", zorder=0, label="compute range of the fitted runs")
         ax.legend(loc="upper left", fontsize="small")
+    from matplotlib.ticker import LogFormatter
+
+    ax_r.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))  # 30, 60, 100: not 6 x 10^1
+    ax_r.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     ax_n.set_ylabel("compute-optimal parameters N_opt")
     ax_r.set_ylabel("compute-optimal tokens per parameter D/N")
     title = f"Compute-optimal allocation, {fit.label}\n{level_text(nd, level, fit.method)}"
