@@ -94,6 +94,9 @@ def test_runs_from_data_that_the_fit_did_not_see_are_marked_held_out(work):
     fig = plots.plot_residuals(fit, work["example"])
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["fitted runs", "held-out runs"]
+    same = plots.figure("residuals", fit.idata, runs=work["example"])  # an InferenceData is a fit too
+    first = lambda f: f.axes[0].get_lines()[0].get_ydata()  # noqa: E731
+    np.testing.assert_array_equal(first(same), first(fig))
 
 
 def test_backtest_and_sensitivity_results_render_for_each_method(work, capsys):

@@ -70,7 +70,9 @@ def figure(kind: str, source, *, runs=None, level: float = 0.9, quantity: str = 
     """
     if kind not in KINDS:
         raise ValueError(f"unknown figure kind {kind!r}; expected one of {', '.join(KINDS)}")
-    is_result = isinstance(source, dict) or hasattr(source, "to_dict")
+    from ..tables import Table
+
+    is_result = isinstance(source, (dict, Table))  # an InferenceData also has to_dict: test the type
     if kind == "sensitivity":
         if not is_result:
             raise ValueError("a sensitivity plot is drawn from a sensitivity result (sensitivity --json), "

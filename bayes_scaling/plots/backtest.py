@@ -74,7 +74,9 @@ def backtest_levels(rows) -> list[float]:
 
 
 def _as_result(result) -> dict:
-    if hasattr(result, "to_dict"):
+    from ..tables import Table
+
+    if isinstance(result, Table):
         result = result.to_dict()
     if not isinstance(result, dict) or not isinstance(result.get("rows"), list):
         raise ValueError("a backtest plot needs a backtest result (a Table, or the JSON of backtest --json "

@@ -28,7 +28,9 @@ def quantity_label(name: str) -> str:
 
 
 def _as_dict(result) -> dict:
-    if hasattr(result, "to_dict"):
+    from ..tables import Table
+
+    if isinstance(result, Table):
         result = result.to_dict()
     if not isinstance(result, dict) or not isinstance(result.get("rows"), list) or not result["rows"]:
         raise ValueError("a sensitivity plot needs a sensitivity result with rows (a Table, or the JSON of "
