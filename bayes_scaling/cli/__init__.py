@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest|compare|isoflop``.
+"""Command-line interface: ``bayes-scaling fit|predict|sensitivity|backtest|compare|isoflop|plot``.
 
 Also ``python -m bayes_scaling`` and ``python -m bayes_scaling.cli``. Bad input exits with code 2
 and one line on stderr, never a traceback. Every command's JSON carries ``"reliable"`` and
@@ -9,9 +9,9 @@ else (progress bars off). ``--law NAME`` picks a registered law form (:data:`bay
 ``--fix NAME=VALUE`` and ``--tie FOLLOWER=LEADER`` constrain it.
 
 Each sub-command lives in its own module (:mod:`.fit`, :mod:`.bootstrap`, :mod:`.nuts`,
-:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`, :mod:`.compare`, :mod:`.isoflop`), imported
-only when it runs, so that a point fit never imports the posterior, artifact or plotting stacks
-(numpyro, arviz, matplotlib).
+:mod:`.predict`, :mod:`.sensitivity`, :mod:`.backtest`, :mod:`.compare`, :mod:`.isoflop`,
+:mod:`.plot`), imported only when it runs, so that a point fit never imports the posterior, artifact
+or plotting stacks (numpyro, arviz, matplotlib).
 This package imports the library; the library never imports it.
 """
 
@@ -25,7 +25,7 @@ from .parser import build_parser
 
 __all__ = ["main", "build_parser", "CLIError"]
 
-COMMANDS = ("fit", "predict", "sensitivity", "backtest", "compare", "isoflop")
+COMMANDS = ("fit", "predict", "sensitivity", "backtest", "compare", "isoflop", "plot")
 
 
 def _dispatch(args) -> None:
@@ -61,6 +61,10 @@ def _dispatch(args) -> None:
         return run(args, load_data(args))
     if args.command == "isoflop":
         from .isoflop import run
+
+        return run(args)
+    if args.command == "plot":
+        from .plot import run
 
         return run(args)
     raise CLIError(f"missing command: expected one of {', '.join(COMMANDS)}")

@@ -322,4 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     _backtest_parser(sub)
     _compare_parser(sub)
     _isoflop_parser(sub)
+    from .plot import add_parser as _plot_parser
+
+    _plot_parser(sub)
     return parser

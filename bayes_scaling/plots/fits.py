@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Dataset
-from .laws import evaluate, sample_shape
-from .prediction import allocate
+from ..data import Dataset
+from ..laws import evaluate, sample_shape
+from ..prediction import allocate
 
 __all__ = ["plot_fit", "plot_allocation"]
 
