@@ -132,7 +132,8 @@ def main():
         print(f"\n--- {name} failed; last lines of its log:\n" + "\n".join(tail))
 
     summary = []
-    for script in ("bench_law_recovery.py", "bench_compare.py"):
+    parts = [("bench_law_recovery.py", args.coverage_datasets), ("bench_compare.py", args.compare_datasets)]
+    for script in (name for name, n in parts if n > 0):
         r = subprocess.run([sys.executable, str(HERE / script), "--merge", str(shards)], env=env, cwd=REPO,
                            capture_output=True, text=True)
         summary.append(f"### {script} --merge {shards} (rc {r.returncode})\n{r.stdout}{r.stderr}")
