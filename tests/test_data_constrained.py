@@ -115,18 +115,25 @@ def pub_spec():
 
 
 def test_published_fit(pub182, pub_spec):
-    """The published R_D*, R_N* (SOURCE.md item 2) reproduce: the same objective, a local optimum.
+    """The published R_D*, R_N* (SOURCE.md item 2) are a local optimum of the same objective, not the best.
 
-    The objective at the published values is 0.0158259 (the notebook's printed value). BFGS started
-    in that basin converges to R_D* = 15.39, R_N* = 5.31. The default multi-start fit reaches a
-    *lower* optimum along the same R_D* / R_N* ridge (the Huber objective with delta = 1e-3 has
-    several local optima there within 0.2% of each other), so it matches the objective within 1% but
-    not the published R's.
+    The objective at the published values equals the notebook's printed 0.0158259 (summed Huber, delta
+    1e-3, on log loss; U_N = min(N, N_opt(U)) of the base law), and the published point is stationary
+    with a positive-definite Hessian: a local minimum. BFGS started in that basin converges to R_D* =
+    15.39, R_N* = 5.31. The default multi-start fit reaches a *lower* optimum (0.0158047 at R_D* = 95.4,
+    R_N* = 1.71 when measured; benchmarks/bench_published_decay_fit.py lists five local minima along
+    the ridge, all within 0.14% of each other), so the default fit meets the objective criterion (1%)
+    but not the published R's (3%); see benchmarks/RESULTS.md, issue 10.
     """
     assert pub182.n == 182
     logX, logL = pub182.log_inputs(pub_spec), jnp.log(pub182.loss)
-    at_pub = float(objective(pub_spec.to_unconstrained_of(M), logX, logL, law=pub_spec))
+    f = lambda x: objective(x, logX, logL, law=pub_spec)  # noqa: E731
+    x_pub = pub_spec.to_unconstrained_of(M)
+    at_pub = float(f(x_pub))
     assert at_pub == pytest.approx(PUB_OBJECTIVE, rel=1e-5)
+    # stationary: a step of 1e-3 in log R* along the gradient would lower the objective by < 1e-10
+    assert float(jnp.linalg.norm(jax.grad(f)(x_pub))) < 1e-4
+    assert np.all(np.linalg.eigvalsh(np.asarray(jax.hessian(f)(x_pub))) > 0)
 
     res = bs.fit(pub182, law=pub_spec)
     assert bool(res.converged)
@@ -140,6 +147,25 @@ def test_published_fit(pub182, pub_spec):
     assert float(local.objective) == pytest.approx(PUB_OBJECTIVE, rel=0.01)
     for k in BASE:  # fixed parameters hold exactly their values
         assert float(getattr(local.law, k)) == float(getattr(M, k))
+
+
+def test_profile_shows_the_decay_constant_weakly_identified(pub182, pub_spec):
+    """analysis.profile: at the published R_D* the best R_N* is the published one (within 3%) at the
+    published objective; R_D* = 95 (the default fit's optimum) fits better, and a tenfold range of
+    R_D* stays within 0.2% of the best objective (the ridge the published fit sits on)."""
+    from bayes_scaling.analysis.profile import profile
+
+    p = profile(pub182, "R_D", [15.387756, 95.0, 150.0, 1e4], law=pub_spec)
+    assert np.all(p["converged"])
+    assert float(p["objective"][0]) == pytest.approx(PUB_OBJECTIVE, rel=1e-5)
+    assert float(p["law"].R_N[0]) == pytest.approx(5.31, rel=0.03)
+    np.testing.assert_allclose(np.asarray(p["law"].R_D), p["values"], rtol=1e-12)  # the profiled value is held
+    assert p["objective"][1] < p["objective"][0]
+    assert np.all(p["excess"][:3] < 0.002) and p["excess"][3] > p["excess"][2]
+    with pytest.raises(ValueError, match="not a free parameter"):
+        profile(pub182, "E", [1.9], law=pub_spec)
+    with pytest.raises(ValueError, match="must be > 0"):
+        profile(pub182, "R_D", [-1.0], law=pub_spec)
 
 
 # ------------------------------------------------------------------------------ the engines
@@ -185,6 +211,39 @@ def test_nuts_runs(simulated):
     for k in ("R_D", "R_N", "E"):
         v = np.asarray(getattr(s.law, k))
         assert v.min() < float(getattr(M, k)) < v.max(), k
+
+
+def _binom_range(n, p, alpha):
+    """The widest [lo, hi] with P(X < lo) <= alpha/2 and P(X > hi) <= alpha/2, X ~ Binomial(n, p)."""
+    cdf = np.cumsum([math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(n + 1)])
+    lo = max([k for k in range(n + 1) if (cdf[k - 1] if k else 0.0) <= alpha / 2] or [0])
+    hi = min([k for k in range(n + 1) if 1 - cdf[k] <= alpha / 2] or [n])
+    return lo, hi
+
+
+def test_posterior_covers_the_truth_at_its_nominal_rate():
+    """12 datasets simulated on the 60-run design (the Scenario carries U), 2 x (200 + 200) draws each:
+    per quantity the number of 50% and 90% intervals that hold the truth lies inside the central 99.9%
+    range of Binomial(12, level), Bonferroni-split over the quantities and levels (exact bounds). The
+    50-dataset version is benchmarks/bench_law_recovery.py --laws data-constrained."""
+    from bayes_scaling.analysis import calibration as cal
+
+    N, U, ep = (x.ravel() for x in np.meshgrid(np.geomspace(3e7, 3e9, 5), [1e8, 1e9, 1e10],
+                                               [1.0, 4.0, 16.0, 64.0], indexing="ij"))
+    sc = cal.Scenario(M, N, U * ep, 0.01, "data-constrained", U=U)
+
+    def fit(key, ds):
+        assert np.array_equal(ds.U, U)  # the unique tokens reach the simulated data
+        return bs.sample(key, ds, law=DataConstrained, chains=2, warmup=200, samples=200, warn=False)
+
+    res = cal.coverage(jax.random.key(11), [sc], fit, replicates=12, law=DataConstrained)
+    assert not res.failures and len(res.records) == 12
+    assert set(res.quantities) >= {"R_D", "R_N", "E", "alpha"}
+    m = len(res.table)
+    for row in res.table:
+        lo, hi = _binom_range(row["n"], row["level"], 1e-3 / m)
+        assert lo <= row["hits"] <= hi, (row, (lo, hi))
+    assert sum(r["diagnostics"]["divergences"] for r in res.records) == 0
 
 
 @pytest.mark.parametrize("engine", ["fit", "bootstrap", "sample"])
