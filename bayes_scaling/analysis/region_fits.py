@@ -190,7 +190,7 @@ def _chunking(R, M, S, chunk_size, n_points=0):
     if chunk_size is None:
         # Lanes and, on many points, point evaluations per call stay bounded (BOOTSTRAP_POINTS).
         points = max(S * min(n_points, POINT_CHUNK), n_points)
-        n_chunks = max(-(-R * M * S // BOOTSTRAP_LANES), -(-R * M * points // BOOTSTRAP_POINTS))
+        n_chunks = max(-(-R * M * S // BOOTSTRAP_LANES), -(-R // max(1, BOOTSTRAP_POINTS // max(1, M * points))))
         chunk = -(-R // n_chunks)  # equal chunks: the last one wastes less than one replicate per chunk
     else:
         chunk = max(1, min(R, int(chunk_size)))
