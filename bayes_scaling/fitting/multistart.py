@@ -41,9 +41,12 @@ class FitResult(NamedTuple):
         objective: the best objective value.
         x: the best unconstrained vector (the law spec's ``unconstrained_names``).
         converged: whether the best start's polish converged.
-        start_objective: each start's objective after screening / polishing, shape (starts,).
-        start_status: each start's status code (``STATUS_NAMES``), shape (starts,).
-        n_converged: number of starts that were polished to convergence.
+        start_objective: each start's objective after screening / polishing, shape (starts,). After
+            a screen on a subsample, starts not polished on every point carry their subsample
+            objective scaled by total weight / subsample weight (an estimate of the full sum).
+        start_status: each start's status code (``STATUS_NAMES``), shape (starts,); after a screen on
+            a subsample, only the starts polished on every point are other than ``screened_out``.
+        n_converged: number of starts that were polished (on every point) to convergence.
         on_bound: whether the best point sits at or beyond the law's plausible bounds.
     """
 
