@@ -96,9 +96,11 @@ def test_stratified_subsample_spreads_over_compute_and_size():
     assert stratified_subsample(logC[:500], logN[:500], m) is None  # fewer rows than m: no subsample
 
 
-def test_subsample_screened_fit_matches_the_unchunked_fit(big):
+def test_subsample_screened_fit_matches_the_unchunked_fit():
     # 40 random starts over Hoffmann's box; the old program (one vmap over every start and point, no
-    # subsample, one sum) against fit(): screened on 1,024 stratified rows, polished on all 50,000.
+    # subsample, one sum) against fit(): screened on 1,024 stratified rows, polished on all 10,000
+    # (2 chunks of 4,096 and a tail).
+    big = _simulated(10_000, seed=5)
     starts = np.asarray(random_starts(jax.random.key(4), 40, LAW))
     logX, logL, w = big.log_inputs(LAW), jnp.log(big.loss), jnp.ones(big.n)
     ref = multistart(jnp.asarray(starts), logX, logL, w, 1e-3, law=LAW, point_chunk=10**9, lane_points=10**12)
