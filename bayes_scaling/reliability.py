@@ -32,6 +32,10 @@ Thresholds (and why):
   ESS floor of 400, and 1.1% for the 4,000 prior draws.
 * ``MAX_F_PVALUE = 0.01``: the point fit must beat a constant in an F test at the 1% level
   (:func:`explains_problems`); pure noise is flagged 99% of the time (nominally).
+* ``MIN_EFFECT = 1e-8``: a coordinate that moves no predicted log loss by more than 1e-8 nats across
+  its whole plausible range is invisible to the data (:func:`flat_problems`): four orders of
+  magnitude below the 1e-4 nats that repeated evaluations of one model resolve at best, and seven
+  below the 0.1 to 10 nats of every coordinate of a law fitted to data it describes.
 
 References:
     Vehtari, Gelman, Simpson, Carpenter & Buerkner 2021, "Rank-normalization, folding, and
@@ -47,7 +51,7 @@ import numpy as np
 __all__ = [
     "MIN_DECADES", "MAX_CORRELATION", "MIN_POINTS_PER_PARAMETER", "MIN_MODEL_SIZES", "MAX_BAD_FRACTION",
     "PRIOR_SD_RATIO", "MAX_F_PVALUE", "check_design", "explains_problems", "prior_problems", "assess_point", "assess_bootstrap", "assess_posterior",
-    "bound_problems", "assess_info",
+    "bound_problems", "assess_info", "flat_problems", "MIN_EFFECT",
 ]
 
 MIN_DECADES = 0.3
@@ -57,6 +61,7 @@ MIN_MODEL_SIZES = 3
 MAX_BAD_FRACTION = 0.05
 PRIOR_SD_RATIO = 0.9
 MAX_F_PVALUE = 0.01
+MIN_EFFECT = 1e-8
 _PRIOR_DRAWS = 4000
 
 
@@ -173,9 +178,43 @@ def explains_problems(x, data, spec) -> list[str]:
     return []
 
 
+def flat_problems(x, data, spec, chunk: int = 1 << 16) -> list[str]:
+    """Coordinates the data cannot see at the optimum ``x``: moving one across its whole plausible
+    range changes no predicted log loss by more than ``MIN_EFFECT`` (1e-8 nats).
+
+    The effect of coordinate i is max over points of |d log L_hat / d x_i| x (its plausible range);
+    on data the law describes it is of order 0.1 to 10. A coordinate with no effect gets no gradient,
+    so the optimiser leaves it where it started: e.g. N given in units of 1e250 parameters, where
+    A / N^alpha underflows beside E at every start of the grid, so the fit returns the grid's
+    coefficient and exponent unchanged. The Jacobian is taken ``chunk`` points at a time.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.asarray(x, dtype=jnp.float64)
+    if not bool(jnp.all(jnp.isfinite(x))):
+        return []  # reported by bound_problems
+    logs = data.log_inputs(spec)
+    jac = jax.jacfwd(lambda x, lx: spec.log_loss_unconstrained(x, *lx))
+    slope = np.zeros(x.shape[0])
+    for lo in range(0, data.n, chunk):
+        J = np.abs(np.asarray(jac(x, logs[:, lo:lo + chunk]), dtype=np.float64))
+        slope = np.maximum(slope, np.max(np.where(np.isfinite(J), J, np.inf), axis=0))
+    lo_b, hi_b = (np.asarray(b, dtype=np.float64) for b in spec.plausible_bounds())
+    out = []
+    for name, v, s, width in zip(spec.unconstrained_names, np.asarray(x), slope, hi_b - lo_b):
+        effect = s * width
+        if effect < MIN_EFFECT:
+            out.append(f"the data cannot identify {name}: across its plausible range ({width:g} wide) it "
+                       f"moves no predicted log loss by more than {effect:.2g} (< {MIN_EFFECT:g}), so the "
+                       f"fit left it where it started ({name} = {v:.4g}); are the inputs' units right?")
+    return out
+
+
 def assess_point(res, spec, data=None) -> list[str]:
     """Problems of a point fit (:class:`~bayes_scaling.fitting.FitResult`); with ``data``, also the
-    F test of :func:`explains_problems`."""
+    coordinates the data cannot see (:func:`flat_problems`) and the F test of
+    :func:`explains_problems`."""
     spec = _spec(spec)
     problems = []
     if not bool(np.asarray(res.converged)):
@@ -184,6 +223,7 @@ def assess_point(res, spec, data=None) -> list[str]:
         problems.append("the objective at the optimum is not finite")
     problems += bound_problems(res.x, spec)
     if data is not None:
+        problems += flat_problems(res.x, data, spec)
         problems += explains_problems(res.x, data, spec)
     return problems
 

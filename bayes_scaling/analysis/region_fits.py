@@ -22,10 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import Dataset
-from ..fitting import fit, multistart
+from ..fitting import POINT_CHUNK, fit, multistart
 from ..laws import resolve
 
-__all__ = ["RegionFits", "fit_regions", "fit_masks", "bootstrap_masks", "region_starts", "BOOTSTRAP_LANES"]
+__all__ = ["RegionFits", "fit_regions", "fit_masks", "bootstrap_masks", "region_starts", "BOOTSTRAP_LANES",
+           "BOOTSTRAP_POINTS"]
 
 _TRACES = {"fit_masks": 0, "bootstrap_masks": 0}
 
@@ -34,6 +35,11 @@ _TRACES = {"fit_masks": 0, "bootstrap_masks": 0}
 # while keeping each call large enough to amortise dispatch (20 regions x 200 replicates x 11 starts
 # run as 3 calls).
 BOOTSTRAP_LANES = 16384
+# ... and regions x replicates x starts x chunk points (the objective is summed over chunks of
+# POINT_CHUNK points) or regions x replicates x points, whichever is larger, per call: memory stays
+# bounded on large data (about 80 bytes per unit: 2^23 is 0.7 GB). On Epoch's 240 points it allows
+# 34,952 lanes, more than BOOTSTRAP_LANES, so their calls are unchanged.
+BOOTSTRAP_POINTS = 1 << 23
 
 
 class RegionFits(NamedTuple):
@@ -180,9 +186,11 @@ def bootstrap_masks(key, logX, logL, masks, starts, groups, centers, first_index
     return jax.vmap(one)(masks, starts, centers)
 
 
-def _chunking(R, M, S, chunk_size):
+def _chunking(R, M, S, chunk_size, n_points=0):
     if chunk_size is None:
-        n_chunks = -(-R * M * S // BOOTSTRAP_LANES)
+        # Lanes and, on many points, point evaluations per call stay bounded (BOOTSTRAP_POINTS).
+        points = max(S * min(n_points, POINT_CHUNK), n_points)
+        n_chunks = max(-(-R * M * S // BOOTSTRAP_LANES), -(-R // max(1, BOOTSTRAP_POINTS // max(1, M * points))))
         chunk = -(-R // n_chunks)  # equal chunks: the last one wastes less than one replicate per chunk
     else:
         chunk = max(1, min(R, int(chunk_size)))
@@ -202,7 +210,7 @@ def _fit_regions_bootstrap(data, masks, *, spec, key, replicates, loss, delta, s
     # Each region's replicates start as bootstrap.bootstrap's do: at the region's optimum plus the
     # jittered copies of default_starts.
     starts = np.stack([default_starts(c, law=spec) for c in centers])
-    chunk, n_chunks = _chunking(R, starts.shape[0], starts.shape[1], chunk_size)
+    chunk, n_chunks = _chunking(R, starts.shape[0], starts.shape[1], chunk_size, n_points=data.n)
     logX, logL = data.log_inputs(spec), jnp.log(data.loss)
     groups = jnp.asarray(model_groups(data.N), dtype=jnp.int32)
     args = (jnp.asarray(masks, dtype=jnp.float64), jnp.asarray(starts), groups, jnp.asarray(centers))
@@ -280,7 +288,8 @@ def fit_regions(data: Dataset, masks, *, method: str = "point", key=None, replic
         chains, warmup, samples, likelihood: NUTS settings.
         full_fit: an existing full-data :class:`~bayes_scaling.fitting.FitResult` to seed the starts.
         chunk_size: bootstrap replicates per compiled call (all regions at once); default keeps
-            regions x replicates x starts at most :data:`BOOTSTRAP_LANES` lanes per call.
+            regions x replicates x starts at most :data:`BOOTSTRAP_LANES` lanes per call, and on many
+            points at most :data:`BOOTSTRAP_POINTS` point evaluations.
 
     Returns:
         A :class:`RegionFits`.

@@ -20,7 +20,8 @@ from .. import devices as _devices
 from .replicates import ReplicateFits, replicate_fits
 
 __all__ = ["CHUNK_PER_ACCELERATOR", "CHUNK_PER_DEVICE", "LANES_PER_ACCELERATOR", "LANES_PER_DEVICE",
-           "MAX_RESTARTS", "ChunkPlan", "plan_chunks", "restart_failures", "run_chunks", "runner"]
+           "MAX_RESTARTS", "POINTS_PER_ACCELERATOR", "POINTS_PER_DEVICE", "ChunkPlan",
+           "plan_chunks", "restart_failures", "run_chunks", "runner"]
 
 # At most this many failed replicates are restarted from where BFGS stopped (see restart_failures).
 MAX_RESTARTS = 16
@@ -33,6 +34,14 @@ CHUNK_PER_DEVICE = {"cpu": 256}
 CHUNK_PER_ACCELERATOR = 32768
 LANES_PER_DEVICE = {"cpu": 8192}
 LANES_PER_ACCELERATOR = 1 << 20
+# A bound on point evaluations per device and chunk, so that memory stays bounded whatever the number
+# of points: replicates x starts x points per objective chunk (the objective is summed over chunks of
+# POINT_CHUNK points, each lane holding about ten float64 temporaries per point of its chunk), and
+# replicates x points (each replicate's weights, resampled losses and resampling temporaries, about
+# six float64 per point). 2^22 is about 340 MB of temporaries on a CPU at most; Epoch's 240 points
+# (256 replicates x 3 starts x 240 points = 184,320) stay far below it, so their chunks are unchanged.
+POINTS_PER_DEVICE = {"cpu": 1 << 22}
+POINTS_PER_ACCELERATOR = 1 << 27
 
 
 class ChunkPlan(NamedTuple):
@@ -45,19 +54,26 @@ class ChunkPlan(NamedTuple):
     n_devices: int
 
 
-def plan_chunks(n: int, n_starts: int, devices: tuple, chunk_size: int | None = None) -> ChunkPlan:
-    """Chunk layout for ``n`` replicates of ``n_starts`` starts each on ``devices``.
+def plan_chunks(n: int, n_starts: int, devices: tuple, chunk_size: int | None = None,
+                n_points: int = 0) -> ChunkPlan:
+    """Chunk layout for ``n`` replicates of ``n_starts`` starts each, on ``n_points`` points, on ``devices``.
 
     ``chunk_size`` (replicates per device and chunk) defaults to 256 on a CPU and 32,768 on an
     accelerator, fewer when there are many starts (at most 8,192 replicate x start lanes per CPU
-    device, 2^20 per accelerator); no chunk is larger than ``n`` needs.
+    device, 2^20 per accelerator) or many points (at most :data:`POINTS_PER_DEVICE` replicate x start
+    x chunk-point evaluations, and as many replicate x point values: e.g. 20 replicates per CPU chunk
+    at 200,000 points); no chunk is larger than ``n`` needs.
     """
+    from ..fitting import POINT_CHUNK
+
     n_dev = len(devices)
     if chunk_size is None:
         platform = devices[0].platform
         per = CHUNK_PER_DEVICE.get(platform, CHUNK_PER_ACCELERATOR)
         lanes = LANES_PER_DEVICE.get(platform, LANES_PER_ACCELERATOR)
-        chunk_size = max(1, min(per, lanes // n_starts))
+        points = POINTS_PER_DEVICE.get(platform, POINTS_PER_ACCELERATOR)
+        by_points = points // max(1, n_starts * min(n_points, POINT_CHUNK), n_points)
+        chunk_size = max(1, min(per, lanes // n_starts, by_points))
     per_dev = min(chunk_size, -(-n // n_dev))  # no chunk larger than needed for small n
     chunk = per_dev * n_dev
     return ChunkPlan(per_device=per_dev, chunk=chunk, n_chunks=-(-n // chunk), n_devices=n_dev)
@@ -152,7 +168,11 @@ def restart_failures(run, split, rep, key, consts, fits: ReplicateFits, first_in
     """
     failed = np.flatnonzero(~np.asarray(fits.converged, dtype=bool))
     if failed.size > MAX_RESTARTS:
-        return restart_many(key, consts, fits, first_index, failed, settings)
+        platform = next(iter(split.mesh.devices.flat)).platform
+        n_points = int(consts[1].shape[-1])
+        bound = POINTS_PER_DEVICE.get(platform, POINTS_PER_ACCELERATOR) // max(1, n_points)
+        return restart_many(key, consts, fits, first_index, failed, settings,
+                            batch=max(1, min(RESTART_BATCH, bound)))
     if failed.size == 0:
         return 0
     logX, logL, mask, starts, groups, center = consts
@@ -178,11 +198,14 @@ RESTART_BATCH = 256
 RESTART_STEPS_FACTOR = 10
 
 
-def restart_many(key, consts, fits: ReplicateFits, first_index: int, failed, settings: dict) -> int:
+def restart_many(key, consts, fits: ReplicateFits, first_index: int, failed, settings: dict,
+                 batch: int = RESTART_BATCH) -> int:
     """Restart many failed replicates, each from where it stopped, in batches of
     :data:`RESTART_BATCH` (one compiled program, :func:`~bayes_scaling.bootstrap.replicates.restart_fits`)
     with :data:`RESTART_STEPS_FACTOR` times the step limit (only stalled lanes run, so the lock-step
     cost falls on them alone), for up to :data:`RESTART_ROUNDS` rounds; ``fits`` is updated in place.
+    ``batch`` replicates run per call (fewer on many points: at most :data:`POINTS_PER_DEVICE`
+    replicate x point values).
 
     On a compute-only law fitted to 17 runs, 19 of 64 row replicates stop at 400 BFGS steps in a flat
     E-alpha valley; restarted from there, all converge (tests/test_law_protocol.py).
@@ -200,9 +223,9 @@ def restart_many(key, consts, fits: ReplicateFits, first_index: int, failed, set
     for _ in range(RESTART_ROUNDS):
         if todo.size == 0:
             break
-        for lo in range(0, todo.size, RESTART_BATCH):
-            part = todo[lo:lo + RESTART_BATCH]
-            pad = np.resize(part, RESTART_BATCH) if part.size < RESTART_BATCH else part  # one shape
+        for lo in range(0, todo.size, batch):
+            part = todo[lo:lo + batch]
+            pad = np.resize(part, batch) if part.size < batch else part  # one shape
             out = restart_fits(key, (first_index + pad).astype(np.uint32), jnp.asarray(fits.x[pad]), logX,
                                logL, mask, groups, center, **kwargs)
             out = jax.tree_util.tree_map(lambda a: np.asarray(a)[:part.size], out)

@@ -290,7 +290,7 @@ def bootstrap(key, data: Dataset, n: int, *, law="chinchilla", scheme: str = "ro
 
     # 4. plan chunks and compile (cached per devices and settings)
     devs = tuple(jax.local_devices() if devices is None else devices)
-    plan = plan_chunks(n, starts.shape[0], devs, chunk_size)
+    plan = plan_chunks(n, starts.shape[0], devs, chunk_size, n_points=data.n)
     settings = {"scheme": scheme, "delta": float(delta), "loss": loss, "law": spec,
                 "screen_steps": screen_steps, "polish": polish, "max_steps": max_steps,
                 "rtol": float(rtol), "atol": float(atol)}

@@ -8,6 +8,14 @@ jit+vmap program in two phases:
    lock-step;
 2. *polish*: the ``polish`` (default 16) best screened points run BFGS to convergence (``max_steps``).
 
+On more than ``SCREEN_POINTS`` (2,048) points, both phases run on a stratified subsample of 2,048
+points (:func:`stratified_subsample`: even over log compute and, within it, over model size), and the
+``final_polish`` (default 4) best are then polished on every point, with the objective summed in
+chunks of 4,096 points (:func:`chunked_objective`). Memory is then bounded whatever the number of
+points (a million rows fit in under 1 GB; benchmarks/bench_memory.py), where one program over every
+start and point needed starts x points x 80 bytes (8.2 GB at 24,000 rows). Up to 2,048 points the
+program and its numbers are those of the unchunked fit.
+
 The defaults were measured (benchmarks/bench_point_fit.py): on Epoch's 240 points and 12 simulated
 datasets, 10 screening steps and 16 polished starts reach the same optimum as 20 and 32 (objectives
 equal to 6e-15 relative) in half the run time; the polish's slowest lane sets the pace.
@@ -24,6 +32,8 @@ import numpy as np
 from ..data import Dataset
 from ..laws import resolve
 from .multistart import (
+    FINAL_POLISH,
+    LANE_POINTS,
     STATUS_CONVERGED,
     STATUS_MAX_STEPS,
     STATUS_NAMES,
@@ -34,23 +44,30 @@ from .multistart import (
     multistart,
     random_starts,
 )
-from .objective import LOSSES, huber, objective, residual_terms
+from .objective import LOSSES, POINT_CHUNK, chunked_objective, huber, objective, residual_terms
+from .subsample import SCREEN_POINTS, stratified_subsample
 
 __all__ = [
+    "FINAL_POLISH",
     "FitResult",
+    "LANE_POINTS",
     "LOSSES",
+    "POINT_CHUNK",
+    "SCREEN_POINTS",
     "STATUS_CONVERGED",
     "STATUS_MAX_STEPS",
     "STATUS_NAMES",
     "STATUS_NONFINITE",
     "STATUS_SCREENED_OUT",
     "check",
+    "chunked_objective",
     "fit",
     "huber",
     "multistart",
     "objective",
     "random_starts",
     "residual_terms",
+    "stratified_subsample",
 ]
 
 
@@ -66,6 +83,8 @@ def fit(
     polish: int = 16,
     max_steps: int = 2000,
     warn: bool = True,
+    screen_points: int | None = SCREEN_POINTS,
+    final_polish: int = FINAL_POLISH,
 ) -> FitResult:
     """Fit a scaling law to ``data`` by multi-start robust minimisation (Approach 3).
 
@@ -79,6 +98,10 @@ def fit(
             4,500-start grid for Chinchilla).
         weights: optional (n,) non-negative weights per point.
         screen_steps, polish, max_steps: see :func:`multistart`.
+        screen_points: on more rows (of positive weight) than this, screen and pre-polish the starts
+            on a stratified subsample of this many rows (:func:`stratified_subsample`), then polish
+            the ``final_polish`` best on every row; ``None`` screens on every row.
+        final_polish: starts polished on every row after a subsample screen.
         warn: emit warnings when the best start did not converge or sits on a bound.
 
     Returns:
@@ -107,17 +130,26 @@ def fit(
     w = np.ones_like(data.N) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != data.N.shape:
         raise ValueError(f"weights must have shape {data.N.shape}; got {w.shape}")
+    if screen_points is not None and not (isinstance(screen_points, int) and screen_points >= 1):
+        raise ValueError(f"screen_points must be an integer >= 1 or None; got {screen_points!r}")
+    if not (isinstance(final_polish, int) and final_polish >= 1):
+        raise ValueError(f"final_polish must be an integer >= 1; got {final_polish!r}")
+    index = None
+    if screen_points is not None:
+        index = stratified_subsample(np.log(data.C), np.log(data.N), screen_points, w)
     res = multistart(
         jnp.asarray(starts),
         data.log_inputs(spec),
         jnp.log(data.loss),
         jnp.asarray(w),
         delta,
+        None if index is None else jnp.asarray(index),
         law=spec,
         loss=loss,
         screen_steps=screen_steps,
         polish=polish,
         max_steps=max_steps,
+        final_polish=final_polish,
     )
     if warn:
         check(res, spec)
