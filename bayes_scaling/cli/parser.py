@@ -161,6 +161,10 @@ def _predict_parser(sub):
     p.add_argument("--allow-unreliable", action="store_true",
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
                         "the output says so and the exit code is 3")
+    p.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
+                   help="predictive intervals: 'discrepancy' (default) adds the law's discrepancy beyond the "
+                        "data, learned from the fitted data's own rolling-origin refits; 'exact-law' assumes "
+                        "the law is exact (parameter uncertainty and noise only)")
     p.add_argument("--json", action="store_true")
 
 
@@ -191,6 +195,10 @@ def _backtest_parser(sub):
     b.add_argument("--rolling", action="store_true", help="step the threshold up through the budgets")
     b.add_argument("--method", choices=["point", "bootstrap", "nuts"], default="bootstrap")
     b.add_argument("--replicates", type=positive_int, default=200)
+    b.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
+                   help="predictive intervals: 'discrepancy' (default) adds the law's discrepancy beyond the "
+                        "data, learned from the fitted data's own rolling-origin refits; 'exact-law' assumes "
+                        "the law is exact (parameter uncertainty and noise only)")
     _add_nuts_args(b)
     b.add_argument("--seed", type=seed_int, default=0)
     b.add_argument("--json", action="store_true")

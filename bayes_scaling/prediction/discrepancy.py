@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -133,17 +134,23 @@ def _residual_sd(r, n_free):
     return math.sqrt(float(np.sum(r * r)) / max(r.size - n_free, 1))
 
 
+@partial(jax.jit, static_argnames=("spec",))
+def _log_loss_and_jacobian(x, logX, *, spec):
+    """Fitted log loss (M, n) and its Jacobian (M, n, p) in the unconstrained coordinates, per refit."""
+    def one(xm):
+        f = lambda xx: spec.log_loss_unconstrained(xx, *logX)  # noqa: E731
+        return f(xm), jax.jacfwd(f)(xm)
+    return jax.vmap(one)(x)
+
+
 def _internal_errors(data, spec, masks, x, logX, logL):
     """Per cut: (errors r, noise var s^2, parameter var v, distance d) at the scored runs."""
     from .loss import extrapolation_decades
 
-    f = lambda xx: spec.log_loss_unconstrained(xx, *logX)  # noqa: E731
-    jac = jax.jit(jax.jacfwd(f))
     out = []
     p = x.shape[1]
-    for (axis, m), xm in zip(masks, x):
-        pred = np.asarray(f(jnp.asarray(xm)))
-        J = np.asarray(jac(jnp.asarray(xm)))
+    preds, jacs = (np.asarray(a) for a in _log_loss_and_jacobian(jnp.asarray(x), logX, spec=spec))
+    for (axis, m), pred, J in zip(masks, preds, jacs):
         r_fit = logL[m] - pred[m]
         s = _residual_sd(r_fit, p)
         H = J[m].T @ J[m]
