@@ -133,7 +133,7 @@ def main():
         for i in args.splits:
             r = run_split(i, method, args)
             results.append(r)
-            print(f"{method:9s} {r['split']:36s} n={r['n']:2d} tau={r['learned']['scale_per_decade']:.4f} "
+            print(f"{method:9s} {r['split']:36s} n={r['n']:2d} tau={r['learned']['scale']:.4f} "
                   + " ".join(f"{k}: cov90 {r[k]['cov90']:.2f} score {r[k]['score']:.4f}" for k in KINDS)
                   + f" ({r['wall_s']:.0f} s)", flush=True)
         out["results"].extend(results)
@@ -150,7 +150,7 @@ def main():
           "| discrepancy score | widen-1.5x score | abs rel. error |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in out["results"]:
-        print(f"| {r['split']} | {r['method']} | {r['n']} | {r['learned']['scale_per_decade']:.4f} "
+        print(f"| {r['split']} | {r['method']} | {r['n']} | {r['learned']['scale']:.4f} "
               f"| {r['exact-law']['cov90']:.2f} | {r['discrepancy']['cov50']:.2f} / {r['discrepancy']['cov90']:.2f} "
               f"| {r['exact-law']['score']:.4f} | {r['discrepancy']['score']:.4f} | {r['widen-1.5x']['score']:.4f} "
               f"| {r['exact-law']['abs_err']:.4f} |")

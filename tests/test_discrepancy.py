@@ -48,8 +48,9 @@ def test_predict_loss_says_which_kind_of_interval_and_scales_with_the_distance()
     old = predict_loss(law, **q, intervals="exact-law", **kw)
     assert new.meta["intervals"] == "discrepancy" and old.meta["intervals"] == "exact-law"
     assert any("discrepancy" in n for n in new.notes) and any("exact-law" in n for n in old.notes)
-    # inside the data: no discrepancy; 2 decades beyond (N and D 10x each, C 100x): sd 2 tau
-    np.testing.assert_allclose(new["discrepancy_sd"], [0.0, 0.04], atol=1e-12)
+    # inside the data: no discrepancy. N and D 10x beyond the data's largest: 1 decade beyond ranges
+    # 2 decades wide (N, D), 2 decades of C beyond a range 4 wide: reach max(1 (2 + 1), 2 (4 + 2)) = 12
+    np.testing.assert_allclose(new["discrepancy_sd"], [0.0, 0.02 * 12], rtol=1e-9)
     assert new["predictive_upper"][0] == pytest.approx(old["predictive_upper"][0], rel=1e-6)
     assert new["predictive_upper"][1] > old["predictive_upper"][1]
     with pytest.warns(RuntimeWarning, match="assume the law is exact"):
@@ -75,7 +76,7 @@ def test_backtest_keeps_its_row_format_and_reports_both_kinds():
         t = bt.backtest(_data(1, curvature=0.06), above_compute=1e21, method="bootstrap", law=ComputeLaw,
                         key=jax.random.key(0), replicates=16)
     assert list(t.columns) == bt.BACKTEST_COLUMNS
-    assert t.meta["intervals"] == "discrepancy" and t.meta["discrepancy"]["scale_per_decade"] > 0
+    assert t.meta["intervals"] == "discrepancy" and t.meta["discrepancy"]["scale"] > 0
     assert set(t.meta["exact_law_coverage"]) == {"0.5", "0.9"} and t.meta["fit"]["pooled"]
     for r in t:
         assert r["lower_90"] <= r["exact_law_lower_90"] and r["upper_90"] >= r["exact_law_upper_90"]

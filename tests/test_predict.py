@@ -652,6 +652,9 @@ def test_cli_reads_posterior_artifact_with_noise(tmp_path, capsys):
     assert cli.main(["predict", str(path), "--compute", "1e22", *at, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     api = P.predict_loss(law, [1e9, 1e12], [2e10, 1e13], sigma=sigma, nu=nu, data=ds, level=0.9)
+    # the artifact stores its data and losses, so the CLI learns the same discrepancy as the API
+    assert out["intervals"] == api.meta["intervals"] == "discrepancy"
+    assert out["discrepancy"]["scale"] == api.meta["discrepancy"]["scale"]
     for row, ref in zip(out["loss"], api.to_records()):
         assert row == pytest.approx(ref, rel=1e-10)
         assert row["predictive_upper"] > row["upper"] and row["predictive_lower"] < row["lower"]

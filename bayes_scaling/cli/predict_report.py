@@ -4,7 +4,7 @@ Shape of the report (``--json``)::
 
     {"level": 0.9,
      "intervals": "discrepancy" | "exact-law" | null,   # the kind of the loss predictive intervals
-     "discrepancy": null | {"kind", "scale_per_decade", "n_cuts", "n_scored", "cuts"},
+     "discrepancy": null | {"kind", "scale", "n_cuts", "n_scored", "cuts"},
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
@@ -162,7 +162,7 @@ def _loss_lines(rep, src) -> list[str]:
     elif rep["intervals"] == "discrepancy":
         d = rep["discrepancy"]
         lines.append(f"  predictive intervals include the law's discrepancy beyond the data: sd "
-                     f"{d['scale_per_decade']:.3g} of log loss per decade outside it (learned from "
+                     f"{d['scale']:.3g} x reach (decades^2) of log loss (learned from "
                      f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
     else:
         lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact)")

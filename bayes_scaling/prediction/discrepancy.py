@@ -8,10 +8,11 @@ loss of a new run,
 
     log L_obs(x) = log L_law(x) + delta(x) + eps,     delta(x) ~ Normal(0, (tau * d(x))^2),
 
-where ``d(x)`` is the run's distance beyond the fitted data in decades
-(:func:`~bayes_scaling.prediction.extrapolation_decades`: the largest excess, in log10, of N, D,
-C = k N D and U over the data's range) and ``tau`` is the discrepancy sd per decade. ``delta`` is 0
-inside the data, where the noise model already describes the residuals.
+where ``d(x)`` is the run's :func:`reach` beyond the fitted data, ``max_q e_q (w_q + e_q)`` over the
+quantities q = N, D, C = k N D, U, with ``e_q`` its distance beyond the data's range of q and ``w_q``
+that range's width, both in decades (the second-order growth of a form misfit, derived in
+:func:`reach`). ``delta`` is 0 inside the data, where the noise model already describes the
+residuals.
 
 ``tau`` is learned from the training data alone, by rolling-origin refits inside it
 (:func:`learn_discrepancy`): the law is refitted on the smaller runs (cut at fixed fractions of the
@@ -20,24 +21,28 @@ same data. Each internal error ``r`` (observed minus predicted log loss) is mode
 
     r ~ Normal(0, s^2 + v + tau^2 d^2),
 
-with ``s`` the noise sd of that refit (its least-squares residual sd), ``v`` its parameter uncertainty at the
-scored run (the delta method: ``g' (J'J)^-1 g s^2`` with ``J`` the Jacobian of the fitted log loss
-in the law's unconstrained coordinates and ``g`` its gradient at the scored run) and ``d`` the
-scored run's distance beyond the refit's data. ``tau`` maximises that likelihood, each internal cut
-weighted equally (its runs share one bias, so a cut is one piece of evidence, not ``n``). When the
-law holds, the internal errors are noise and parameter error, the likelihood peaks at (or near)
-``tau = 0``, and the intervals stay the exact-law ones; when the law bends away from the data, the
-refits miss their larger runs by more than noise and parameter error explain, and ``tau`` grows.
+with ``s`` the noise sd of that refit (its least-squares residual sd), ``v`` its parameter
+uncertainty at the scored run (the delta method: ``g' (J'J)^-1 g s^2`` with ``J`` the Jacobian of
+the fitted log loss in the law's unconstrained coordinates and ``g`` its gradient at the scored run)
+and ``d`` the scored run's reach beyond the refit's data. ``tau`` maximises that likelihood, each
+internal cut weighted equally (its runs share one bias, so a cut is one piece of evidence, not
+``n``). When the law holds, the internal errors are noise and parameter error, the likelihood peaks
+at (or near) ``tau = 0``, and the intervals stay the exact-law ones; when the law bends away from
+the data, the refits miss their larger runs by more than noise and parameter error explain, and
+``tau`` grows.
 
-Constants, set a priori (none tuned on any held-out data):
+Constants and choices, set a priori (none tuned on held-out data):
 
 * cut fractions (0.5, 0.625, 0.75, 0.875): every refit keeps at least half of the data (a refit on
   less would test the law's parameters more than its form), and four cuts per axis give several
   distances between 0 and about half the data's span;
 * the two cut axes, compute and model size, are the two ways a ladder of runs is extended;
-* linear growth of the discrepancy sd in decades: a misspecified exponent or a missed curvature
-  moves log L by an amount proportional to log-distance to first order;
-* the grid of ``tau``: 0 and 241 log-spaced values in [1e-4, 1] per decade.
+* the reach ``e (w + e)``: the second-order (curvature) term of a form misfit, see :func:`reach`.
+  A first design used the distance ``e`` alone; on simulated data with a known curvature misfit it
+  learned too small a ``tau`` (refits on half the data span half the width, and miss less per
+  decade than the full fit does), which the width factor corrects (benchmarks/RESULTS.md);
+* least-squares refits, whatever objective the law was fitted with (see :func:`learn_discrepancy`);
+* the grid of ``tau``: 0 and 241 log-spaced values in [1e-4, 1] per decade^2.
 
 References:
     Kennedy and O'Hagan 2001, "Bayesian calibration of computer models", JRSS B 63(3) (the model
@@ -71,7 +76,7 @@ class Discrepancy(NamedTuple):
     """A learned discrepancy: sd ``scale * d`` of log loss at ``d`` decades beyond ``data``.
 
     Attributes:
-        scale: tau, the discrepancy sd of log loss per decade beyond the data.
+        scale: tau, the discrepancy sd of log loss per unit of :func:`reach` (decades^2).
         data: ``(N, D)`` or ``(N, D, U)`` arrays of the data it was learned from (the distance is
             measured against their range).
         n_cuts: internal refits that were scored.
@@ -87,16 +92,42 @@ class Discrepancy(NamedTuple):
 
     def summary(self) -> dict:
         """A JSON-safe description (no data arrays)."""
-        return {"kind": "discrepancy", "scale_per_decade": float(self.scale), "n_cuts": int(self.n_cuts),
+        return {"kind": "discrepancy", "scale": float(self.scale), "n_cuts": int(self.n_cuts),
                 "n_scored": int(self.n_scored), "cuts": [dict(c) for c in self.cuts]}
 
 
 def discrepancy_sd(disc: Discrepancy, *, N=None, D=None, C=None, U=None, flops_per_param_token=6.0):
-    """The discrepancy sd of log loss at the query points: ``scale * extrapolation_decades``."""
-    from .loss import extrapolation_decades
+    """The discrepancy sd of log loss at the query points: ``scale * reach``."""
 
-    d = extrapolation_decades(N, D, _Ref(*disc.data), C=C, U=U, flops_per_param_token=flops_per_param_token)
+    d = reach(N, D, _Ref(*disc.data), C=C, U=U, flops_per_param_token=flops_per_param_token)
     return disc.scale * np.nan_to_num(d, nan=0.0)
+
+
+def reach(N=None, D=None, data=None, *, C=None, U=None, flops_per_param_token=6.0) -> np.ndarray:
+    """How far a misfit of the law's form can carry at the query: ``max_q e_q (w_q + e_q)``, decades^2.
+
+    For each quantity q known for both the query and the data (N, D, C = k N D, U), ``e_q`` is the
+    query's distance beyond the data's range of q in decades (as in
+    :func:`~bayes_scaling.prediction.extrapolation_decades`) and ``w_q`` the width of that range.
+    Why this product: if the true log loss bends away from the fitted form with curvature ``kappa``
+    in log q, a least-squares fit over a range of width ``w`` misses a run ``e`` beyond it by
+    ``kappa (w^2 / 12 + w e / 2 + e^2 / 2)``: the first term is the in-range misfit (already in the
+    residuals), the rest ``kappa e (w + e) / 2`` grows with the distance *and* with the width of the
+    fitted range, so refits on part of the data (narrower ranges) are compared with the full fit on
+    the same footing.
+    """
+    from .loss import _data_log10, _given, _query_log10
+
+    q = _given(N, D, C, U)
+    shape = next(iter(q.values())).shape
+    logs, ref = _query_log10(q, float(flops_per_param_token)), _data_log10(data)
+    out = np.zeros(shape)
+    for n in ("N", "D", "C", "U"):
+        if n in logs and n in ref:
+            x, r = logs[n], ref[n]
+            e = np.maximum(0.0, np.maximum(r.min() - x, x - r.max()))
+            out = np.maximum(out, e * (r.max() - r.min() + e))
+    return out
 
 
 class _Ref(NamedTuple):
@@ -145,8 +176,6 @@ def _log_loss_and_jacobian(x, logX, *, spec):
 
 def _internal_errors(data, spec, masks, x, logX, logL):
     """Per cut: (errors r, noise var s^2, parameter var v, distance d) at the scored runs."""
-    from .loss import extrapolation_decades
-
     out = []
     p = x.shape[1]
     preds, jacs = (np.asarray(a) for a in _log_loss_and_jacobian(jnp.asarray(x), logX, spec=spec))
@@ -158,7 +187,7 @@ def _internal_errors(data, spec, masks, x, logX, logL):
         test = ~m
         v = np.einsum("ip,pq,iq->i", J[test], cov, J[test])
         ref = _Ref(data.N[m], data.D[m], None if data.U is None else data.U[m])
-        d = extrapolation_decades(data.N[test], data.D[test], ref,
+        d = reach(data.N[test], data.D[test], ref,
                                   U=None if data.U is None else data.U[test])
         out.append((axis, int(m.sum()), logL[test] - pred[test], s * s, np.maximum(v, 0.0), d))
     return out
@@ -175,7 +204,7 @@ def _ml_scale(errors):
 
 def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_per_param_token: float = 6.0,
                       starts=None) -> Discrepancy:
-    """Learn the discrepancy sd per decade from the data's own rolling-origin refits.
+    """Learn the discrepancy scale (sd per unit of reach) from the data's own rolling-origin refits.
 
     The refits are least-squares point fits on log loss of every internal cut in one compiled
     program (:func:`bayes_scaling.analysis.fit_masks`, the sensitivity module's vmapped multi-start
@@ -228,5 +257,5 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         return Discrepancy(0.0, ref)
     errors = _internal_errors(data, spec, masks, np.asarray(res.x)[ok], logX, logL)
     cuts = tuple({"axis": a, "n_fit": n, "n_scored": int(r.size), "mean_error": float(np.mean(r)),
-                  "median_decades": float(np.median(d))} for a, n, r, _, _, d in errors)
+                  "median_reach": float(np.median(d))} for a, n, r, _, _, d in errors)
     return Discrepancy(_ml_scale(errors), ref, len(errors), int(sum(e[2].size for e in errors)), cuts)

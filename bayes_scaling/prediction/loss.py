@@ -107,7 +107,7 @@ def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
 def _kind_note(kind, disc) -> str:
     if kind == "exact-law":
         return "intervals: exact-law (parameter uncertainty and noise; no law discrepancy)"
-    return (f"intervals: with law discrepancy, sd {disc.scale:.4g} of log loss per decade beyond the data "
+    return (f"intervals: with law discrepancy, sd {disc.scale:.4g} x reach beyond the data (decades^2) of log loss "
             f"(learned from {disc.n_cuts} internal rolling-origin refits)")
 
 
@@ -153,7 +153,7 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
       on the mixture CDF) when ``key`` is None, or from ``n_draws`` noise draws with ``key``. NaN
       when ``sigma`` is None (no noise model). By default (``intervals="discrepancy"``) the
       interval also carries the law's discrepancy beyond the data, an independent normal on log
-      loss with sd ``tau * extrapolation_decades``, ``tau`` learned from the data's own
+      loss with sd ``tau * reach`` (:func:`~bayes_scaling.prediction.discrepancy.reach`), ``tau`` learned from the data's own
       rolling-origin refits (:mod:`bayes_scaling.prediction.discrepancy`); ``intervals="exact-law"``
       gives the interval that assumes the law is exact (parameter uncertainty and noise only).
     * ``discrepancy_sd``: the discrepancy's sd on log loss at each point (0 for exact-law intervals).
