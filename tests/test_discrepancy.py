@@ -1,6 +1,5 @@
 """The law-discrepancy predictive intervals (bayes_scaling.prediction.discrepancy)."""
 
-import math
 import warnings
 
 import jax
