@@ -66,8 +66,10 @@ def test_hoffmann_published_allocation_api():
 def test_hoffmann_published_allocation_cli(capsys):
     assert cli.main(["predict", "--params", HOFF_PARAMS, "--compute", "1e24", "5.76e23", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"level", "allocation", "exponents", "loss", "target", "reliable", "problems"}
+    assert set(out) == {"level", "intervals", "discrepancy", "allocation", "exponents", "loss", "target",
+                        "reliable", "problems"}
     assert out["reliable"] is True and out["problems"] == []  # issue 12's contract: every JSON says so
+    assert out["intervals"] is None and out["discrepancy"] is None  # no loss forecast asked for
     assert out["level"] == 0.9 and out["loss"] == [] and out["target"] is None
     assert out["exponents"]["a"] == {"estimate": pytest.approx(0.45161, rel=1e-4), "lower": None, "upper": None}
     for row, (c, pub) in zip(out["allocation"], HOFF_TABLE.items()):
@@ -608,7 +610,7 @@ def test_cli_full_report_and_text(capsys):
     assert out["level"] == 0.8
     (row,) = out["loss"]
     assert set(row) == {"N", "D", "estimate", "lower", "upper", "predictive_lower", "predictive_upper",
-                        "extrapolation_decades"}
+                        "discrepancy_sd", "extrapolation_decades"}
     assert row["estimate"] == pytest.approx(float(HOFF.loss(7e10, 1.4e12)), rel=1e-14)
     tg = out["target"]
     # Round trip through the CLI: 1.9112 is L_opt(1e24) rounded (TARGETS.md §3), so C ~ 1e24.
