@@ -128,8 +128,12 @@ def test_cli_backtest_json(capsys):
     d = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert set(d["coverage"]) == {"0.5", "0.9"} and len(d["rows"]) == d["n_holdout"] == 9
-    for col in ("N", "D", "loss", "predicted", "rel_error", "lower_90", "upper_90", "in_50", "in_90"):
+    for col in ("N", "D", "loss", "predicted", "rel_error", "lower_90", "upper_90", "in_50", "in_90",
+                "exact_law_in_90", "discrepancy_sd"):
         assert col in d["rows"][0]
+    # the default intervals carry the law discrepancy, and the output says so
+    assert d["intervals"] == "discrepancy" and d["discrepancy"]["n_cuts"] > 0
+    assert set(d["exact_law_coverage"]) == {"0.5", "0.9"} and d["fit"]["pooled"] is True
     rc = cli.main(["backtest", "--example", "--holdout-above-compute", "2e21", "--method", "point", "--json"])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["coverage"] is None

@@ -66,8 +66,10 @@ def test_hoffmann_published_allocation_api():
 def test_hoffmann_published_allocation_cli(capsys):
     assert cli.main(["predict", "--params", HOFF_PARAMS, "--compute", "1e24", "5.76e23", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"level", "allocation", "exponents", "loss", "target", "reliable", "problems"}
+    assert set(out) == {"level", "intervals", "discrepancy", "allocation", "exponents", "loss", "target",
+                        "reliable", "problems"}
     assert out["reliable"] is True and out["problems"] == []  # issue 12's contract: every JSON says so
+    assert out["intervals"] is None and out["discrepancy"] is None  # no loss forecast asked for
     assert out["level"] == 0.9 and out["loss"] == [] and out["target"] is None
     assert out["exponents"]["a"] == {"estimate": pytest.approx(0.45161, rel=1e-4), "lower": None, "upper": None}
     for row, (c, pub) in zip(out["allocation"], HOFF_TABLE.items()):
@@ -608,7 +610,7 @@ def test_cli_full_report_and_text(capsys):
     assert out["level"] == 0.8
     (row,) = out["loss"]
     assert set(row) == {"N", "D", "estimate", "lower", "upper", "predictive_lower", "predictive_upper",
-                        "extrapolation_decades"}
+                        "discrepancy_sd", "extrapolation_decades"}
     assert row["estimate"] == pytest.approx(float(HOFF.loss(7e10, 1.4e12)), rel=1e-14)
     tg = out["target"]
     # Round trip through the CLI: 1.9112 is L_opt(1e24) rounded (TARGETS.md §3), so C ~ 1e24.
@@ -652,6 +654,9 @@ def test_cli_reads_posterior_artifact_with_noise(tmp_path, capsys):
     assert cli.main(["predict", str(path), "--compute", "1e22", *at, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     api = P.predict_loss(law, [1e9, 1e12], [2e10, 1e13], sigma=sigma, nu=nu, data=ds, level=0.9)
+    # the artifact stores its data and losses, so the CLI learns the same discrepancy as the API
+    assert out["intervals"] == api.meta["intervals"] == "discrepancy"
+    assert out["discrepancy"]["scale"] == api.meta["discrepancy"]["scale"]
     for row, ref in zip(out["loss"], api.to_records()):
         assert row == pytest.approx(ref, rel=1e-10)
         assert row["predictive_upper"] > row["upper"] and row["predictive_lower"] < row["lower"]

@@ -42,7 +42,13 @@ __all__ = ["backtest", "rolling_backtest", "holdout_masks", "default_thresholds"
 LEVELS = (0.5, 0.9)
 
 BACKTEST_COLUMNS = ["threshold", "N", "D", "C", "loss", "predicted", "rel_error", "lower_50", "upper_50",
-                    "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades"]
+                    "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades", "discrepancy_sd",
+                    "exact_law_lower_50", "exact_law_upper_50", "exact_law_lower_90", "exact_law_upper_90",
+                    "exact_law_in_50", "exact_law_in_90"]
+
+# A step whose bootstrap lost more than this share of its replicates is not pooled (its intervals
+# come from a biased subset of resamples); the same bound as bayes_scaling.reliability.
+MAX_FAILED_FRACTION = 0.05
 
 
 def _axis(data: Dataset, by: str, k: float) -> np.ndarray:
@@ -85,7 +91,8 @@ def default_thresholds(data: Dataset, *, by: str = "compute",
 
 def backtest(data: Dataset, *, above_compute: float | None = None, above_params: float | None = None,
              method: str = "bootstrap", law="chinchilla", key=None, replicates: int = 200,
-             flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, **fit_kwargs) -> Table:
+             flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, intervals: str = "discrepancy",
+             **fit_kwargs) -> Table:
     """Hold out the runs above a compute or parameter threshold, fit the rest, predict the held-out.
 
     Args:
@@ -97,14 +104,21 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         key: PRNG key (bootstrap, nuts).
         replicates: bootstrap replicates.
         flops_per_param_token: k in C = k N D.
+        intervals: which predictive intervals fill ``lower_*``/``upper_*``/``in_*`` and the
+            coverage: "discrepancy" (default; the law's discrepancy beyond the data learned from the
+            training runs' own rolling-origin refits, :mod:`bayes_scaling.prediction.discrepancy`)
+            or "exact-law" (parameter uncertainty and noise only). The other kind is always in the
+            ``exact_law_*`` columns (the exact-law intervals) for comparison.
         **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
 
     Returns:
         A :class:`~bayes_scaling.tables.Table` with one row per held-out point (columns
         :data:`BACKTEST_COLUMNS`: observed and predicted loss, relative error (pred - obs) / obs, 50%
         and 90% predictive intervals, whether each holds the observation, the point's extrapolation
-        distance in decades) and meta ``coverage`` ``{"0.5": x, "0.9": x}`` (``None`` for point
-        fits), ``n_train``, ``n_holdout`` and error summaries.
+        distance in decades, the discrepancy sd, the exact-law intervals) and meta ``intervals``,
+        ``coverage`` ``{"0.5": x, "0.9": x}`` and ``exact_law_coverage`` (``None`` for point fits,
+        and for a bootstrap that lost more than 5% of its replicates), ``n_train``, ``n_holdout``
+        and error summaries.
 
     Examples:
         >>> import bayes_scaling as bs
@@ -116,13 +130,13 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         raise ValueError("give exactly one of above_compute (C threshold) and above_params (N threshold)")
     by, thr = ("compute", above_compute) if above_compute is not None else ("params", above_params)
     return _run(data, [thr], [None], by=by, method=method, spec=resolve(law), key=key, replicates=replicates,
-                flops_per_param_token=flops_per_param_token, rolling=False, **fit_kwargs)
+                flops_per_param_token=flops_per_param_token, rolling=False, intervals=intervals, **fit_kwargs)
 
 
 def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence[float] | None = None,
                      horizon: str = "all", method: str = "bootstrap", law="chinchilla", key=None,
                      replicates: int = 200, flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN,
-                     **fit_kwargs) -> Table:
+                     intervals: str = "discrepancy", **fit_kwargs) -> Table:
     """Step the hold-out threshold up through the data's budgets; each fit sees only smaller runs.
 
     Args:
@@ -131,12 +145,15 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
         thresholds: increasing thresholds; default :func:`default_thresholds` (half-decade marks).
         horizon: "all" predicts every run above each threshold; "next" only the runs up to the next
             threshold (one step ahead).
-        method, law, key, replicates, flops_per_param_token, **fit_kwargs: as in :func:`backtest`.
+        method, law, key, replicates, flops_per_param_token, intervals, **fit_kwargs: as in
+            :func:`backtest`.
 
     Returns:
         A :class:`~bayes_scaling.tables.Table` with one row per (threshold, held-out point), meta
-        ``coverage`` pooled over all rows, and ``steps``: per threshold n_train, n_holdout, coverage
-        and error summaries. Thresholds whose training set cannot be fitted (fewer points than the
+        ``coverage`` pooled over the rows of the pooled steps, and ``steps``: per threshold n_train,
+        n_holdout, failed replicates, whether it is ``pooled``, coverage and error summaries. A
+        bootstrap step that lost more than 5% of its replicates is not pooled (its rows stay in the
+        table; ``excluded_steps`` names it, with a warning). Thresholds whose training set cannot be fitted (fewer points than the
         law's free parameters + 1, or one model size for a law of N) or that hold out nothing are
         listed in ``skipped`` with a warning.
     """
@@ -151,7 +168,7 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
     uppers = [None] * thr.size if horizon == "all" else list(thr[1:]) + [None]
     return _run(data, list(thr), uppers, by=by, method=method, spec=resolve(law), key=key,
                 replicates=replicates, flops_per_param_token=flops_per_param_token, rolling=True,
-                horizon=horizon, **fit_kwargs)
+                horizon=horizon, intervals=intervals, **fit_kwargs)
 
 
 def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
@@ -177,7 +194,11 @@ def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
 
 
 def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_per_param_token, rolling,
-         horizon="all", **fit_kwargs):
+         horizon="all", intervals="discrepancy", **fit_kwargs):
+    from ..prediction.discrepancy import INTERVAL_KINDS
+
+    if intervals not in INTERVAL_KINDS:
+        raise ValueError(f"intervals must be one of {INTERVAL_KINDS}; got {intervals!r}")
     k = flops_per_param_token
     pairs = [holdout_masks(data, t, by=by, upper=u, flops_per_param_token=k) for t, u in zip(thresholds, uppers)]
     labels = [f"{'C' if by == 'compute' else 'N'} <= {t:.4g}" for t in thresholds]
@@ -185,23 +206,48 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
     test = np.stack([p[1] for p in pairs])
     ok, skipped = _screen(data, thresholds, labels, train, test, by=by, k=k, rolling=rolling, spec=spec)
     fits = fit_regions(data, train[ok], method=method, key=key, replicates=replicates, law=spec, **fit_kwargs)
-    rows, steps = [], []
+    rows, steps, pooled = [], [], []
     for j, i in enumerate(ok):
-        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k)
+        disc = None
+        if method != "point" and intervals == "discrepancy":
+            disc = _learn(data.subset(train[i]), spec, k)
+        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k, disc, train[i])
         rows.extend(step_rows)
+        info = dict(fits.info[j])
+        pool = _poolable(info)
+        pooled.extend(step_rows if pool else [])
         steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),
-                      "n_holdout": int(test[i].sum()), **fits.info[j], **_summaries(step_rows, method)})
+                      "n_holdout": int(test[i].sum()), **info, "pooled": pool,
+                      "discrepancy": None if disc is None else disc.summary(),
+                      **_summaries(step_rows, method if pool else "point")})
+    excluded = [s["threshold"] for s in steps if not s["pooled"]]
     meta = {"method": method, "by": by, "law": spec.name, "law_spec": describe(spec), "data": data.label,
-            "n_total": data.n, "flops_per_param_token": float(k), **_summaries(rows, method)}
+            "n_total": data.n, "flops_per_param_token": float(k),
+            "intervals": None if method == "point" else intervals,
+            **_summaries(rows, method), **_coverage(pooled, method), "excluded_steps": excluded}
     if method == "bootstrap":
         meta["replicates"] = int(replicates)
     if rolling:
         meta.update({"horizon": horizon, "steps": steps, "skipped": skipped})
     else:
         meta.update({"threshold": float(thresholds[0]), "n_train": steps[0]["n_train"],
-                     "n_holdout": steps[0]["n_holdout"], "fit": dict(fits.info[0])})
+                     "n_holdout": steps[0]["n_holdout"], "fit": {k_: v for k_, v in steps[0].items()
+                                                                  if k_ in fits.info[0] or k_ == "pooled"},
+                     "discrepancy": steps[0]["discrepancy"]})
     _warn_fit(method, steps)
     return Table.from_rows(rows, columns=BACKTEST_COLUMNS, meta=meta)
+
+
+def _learn(train_data, spec, k):
+    from ..prediction.discrepancy import learn_discrepancy
+
+    return learn_discrepancy(train_data, spec, flops_per_param_token=k)
+
+
+def _poolable(info) -> bool:
+    """Whether a step's intervals may enter the pooled coverage (<= 5% failed replicates)."""
+    reps, failed = info.get("replicates"), info.get("failed", 0)
+    return not (reps and failed / reps > MAX_FAILED_FRACTION)
 
 
 def _law_inputs(data, spec, rows):
@@ -213,55 +259,67 @@ def _law_inputs(data, spec, rows):
     return out
 
 
-def _predict_rows(data, fits, j, test, threshold, k):
+def _predict_rows(data, fits, j, test, threshold, k, disc, train):
     from ..prediction import predict_loss
 
     law, sigma, nu = fits.region(j)
     query = _law_inputs(data, fits.spec, test)
     N, D, obs = query["N"], query["D"], data.loss[test]
-    train_data = (data.N[~test], data.D[~test])
+    train_data = data.subset(train)
+    nan = (np.full(N.shape, np.nan), np.full(N.shape, np.nan))
+    kinds = {"": {lv: nan for lv in LEVELS}, "exact_law_": {lv: nan for lv in LEVELS}}
     if fits.method == "point":
-        t = predict_loss(law, **query, level=0.9, data=train_data)
-        pred = np.asarray(t["estimate"])
-        bounds = {lv: (np.full(N.shape, np.nan), np.full(N.shape, np.nan)) for lv in LEVELS}
+        t = predict_loss(law, **query, level=0.9, data=train_data, flops_per_param_token=k)
+        disc_sd = np.zeros(N.shape)
     else:
-        bounds = {}
-        for lv in LEVELS:
-            t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data)
-            bounds[lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
-        pred = np.asarray(t["estimate"])
+        for prefix, kind in (("", "discrepancy" if disc is not None else "exact-law"), ("exact_law_", "exact-law")):
+            for lv in LEVELS:
+                t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data, intervals=kind,
+                                 discrepancy=disc, flops_per_param_token=k)
+                kinds[prefix][lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
+            if prefix == "":
+                disc_sd = np.asarray(t["discrepancy_sd"])
+    pred = np.asarray(t["estimate"])
     ext = np.asarray(t["extrapolation_decades"])
-    return [_row(threshold, N[i], D[i], k, obs[i], pred[i], {lv: (b[0][i], b[1][i]) for lv, b in bounds.items()},
-                 ext[i]) for i in range(N.size)]
+    return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
+                 {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
+                 ext[i], disc_sd[i]) for i in range(N.size)]
 
 
-def _row(threshold, N, D, k, obs, pred, bounds, ext) -> dict:
+def _row(threshold, N, D, k, obs, pred, bounds, ext, disc_sd) -> dict:
     row = {"threshold": float(threshold), "N": float(N), "D": float(D), "C": float(k * N * D),
            "loss": float(obs), "predicted": float(pred), "rel_error": float((pred - obs) / obs)}
-    for lv in LEVELS:
-        lo, hi = bounds[lv]
-        tag = f"{round(100 * lv)}"
-        row[f"lower_{tag}"] = None if not np.isfinite(lo) else float(lo)
-        row[f"upper_{tag}"] = None if not np.isfinite(hi) else float(hi)
-        row[f"in_{tag}"] = None if not (np.isfinite(lo) and np.isfinite(hi)) else bool(lo <= obs <= hi)
+    for prefix, by_level in bounds.items():
+        for lv in LEVELS:
+            lo, hi = by_level[lv]
+            tag = f"{round(100 * lv)}"
+            row[f"{prefix}lower_{tag}"] = None if not np.isfinite(lo) else float(lo)
+            row[f"{prefix}upper_{tag}"] = None if not np.isfinite(hi) else float(hi)
+            row[f"{prefix}in_{tag}"] = None if not (np.isfinite(lo) and np.isfinite(hi)) else bool(lo <= obs <= hi)
     row["extrapolation_decades"] = float(ext)
+    row["discrepancy_sd"] = float(disc_sd)
     return row
+
+
+def _coverage(rows, method) -> dict:
+    """Pooled coverage of both interval kinds (None for point fits or nothing to pool)."""
+    out = {}
+    for prefix, name in (("", "coverage"), ("exact_law_", "exact_law_coverage")):
+        vals = {str(lv): [r[f"{prefix}in_{round(100 * lv)}"] for r in rows] for lv in LEVELS}
+        vals = {lv: [v for v in vs if v is not None] for lv, vs in vals.items()}
+        out[name] = None if method == "point" or not all(vals.values()) else \
+            {lv: float(np.mean(vs)) for lv, vs in vals.items()}
+    return out
 
 
 def _summaries(rows, method) -> dict:
     err = np.array([r["rel_error"] for r in rows], dtype=np.float64)
-    out = {
+    return {
         "mean_abs_rel_error": float(np.mean(np.abs(err))) if err.size else None,
         "max_abs_rel_error": float(np.max(np.abs(err))) if err.size else None,
         "mean_rel_error": float(np.mean(err)) if err.size else None,
+        **_coverage(rows, method),
     }
-    if method == "point" or not rows:
-        out["coverage"] = None
-    else:
-        out["coverage"] = {str(lv): float(np.mean([r[f"in_{round(100 * lv)}"] for r in rows
-                                                   if r[f"in_{round(100 * lv)}"] is not None]))
-                           for lv in LEVELS}
-    return out
 
 
 def _warn_fit(method, steps):
@@ -274,6 +332,10 @@ def _warn_fit(method, steps):
         bad = [f"{s['threshold']:.4g} ({s['failed']}/{s['replicates']})" for s in steps if s.get("failed")]
         if bad:
             warnings.warn(f"failed bootstrap replicates were excluded: {bad}", RuntimeWarning, stacklevel=3)
+        unpooled = [f"{s['threshold']:.4g}" for s in steps if not s["pooled"]]
+        if unpooled:
+            warnings.warn(f"steps with more than {MAX_FAILED_FRACTION:.0%} failed bootstrap replicates are "
+                          f"not pooled into the coverage: thresholds {unpooled}", RuntimeWarning, stacklevel=3)
     elif method == "nuts":
         bad = [s["threshold"] for s in steps if not s.get("converged", True)]
         if bad:

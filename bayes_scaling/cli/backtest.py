@@ -29,8 +29,11 @@ def _print_rolling(m, axis) -> None:
     for s in m["steps"]:
         cov = s["coverage"]
         cov_s = "" if cov is None else f"; coverage 50% {cov['0.5']:.2f}, 90% {cov['0.9']:.2f}"
+        failed = f"; {s['failed']}/{s['replicates']} replicates failed" if "failed" in s else ""
+        unpooled = "" if s["pooled"] else " (not pooled: more than 5% of replicates failed)"
         print(f"  fit on {axis} <= {s['threshold']:.3g} ({s['n_train']} points) -> "
-              f"{s['n_holdout']} held out: mean |rel. error| {s['mean_abs_rel_error']:.4f}{cov_s}")
+              f"{s['n_holdout']} held out: mean |rel. error| {s['mean_abs_rel_error']:.4f}{cov_s}{failed}"
+              f"{unpooled}")
     for s in m["skipped"]:
         print(f"  skipped {axis} <= {s['threshold']:.3g}: {s['reason']}")
 
@@ -45,9 +48,15 @@ def _print(args, table) -> None:
               f"{m['threshold']:.3g}, predict {m['n_holdout']} held-out runs ({m['data']})")
         print(table.format([c for c in _ROWS if c in table.columns]))
     cov = m["coverage"]
+    if m["intervals"] is not None:
+        print(f"intervals: {m['intervals']}" + (" (law discrepancy beyond the data learned from each training "
+              "set's rolling-origin refits; exact_law_* columns hold the intervals that assume the law is "
+              "exact)" if m["intervals"] == "discrepancy" else " (they assume the law is exact)"))
     print(f"mean |relative error| {m['mean_abs_rel_error']:.4f}, max {m['max_abs_rel_error']:.4f}, "
           f"mean signed {m['mean_rel_error']:+.4f}")
-    if cov is None:
+    if cov is None and m["method"] != "point":
+        print("coverage: not pooled (more than 5% of the bootstrap replicates failed)")
+    elif cov is None:
         print("coverage: not available (a point fit has no predictive interval; use --method bootstrap)")
     else:
         print(f"coverage of predictive intervals: 50%: {cov['0.5']:.3f}, 90%: {cov['0.9']:.3f} "
@@ -72,7 +81,7 @@ def run(args, ds) -> list:
     from ..analysis import backtest as bt
 
     spec = law_spec(args)
-    common = dict(law=spec, method=args.method, key=seed_key(args),
+    common = dict(law=spec, method=args.method, key=seed_key(args), intervals=args.intervals,
                   replicates=args.replicates, flops_per_param_token=args.flops_per_param_token,
                   **nuts_kwargs(args))
     if args.rolling:

@@ -224,6 +224,10 @@ def _predict_parser(sub):
     p.add_argument("--allow-unreliable", action="store_true",
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
                         "the output says so and the exit code is 3 (default: refuse it)")
+    p.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
+                   help="predictive intervals: 'discrepancy' adds the law's discrepancy beyond the data, "
+                        "learned from the fitted data's own rolling-origin refits; 'exact-law' assumes the "
+                        "law is exact (parameter uncertainty and noise only) (default %(default)s)")
     _add_json_arg(p)
 
 
@@ -273,6 +277,10 @@ def _backtest_parser(sub):
                         "(default %(default)s; coverage is always reported at 50%% and 90%%)")
     b.add_argument("--replicates", type=positive_int, default=200,
                    help="bootstrap replicates of each training fit (default %(default)s)")
+    b.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
+                   help="predictive intervals: 'discrepancy' adds the law's discrepancy beyond the data, "
+                        "learned from the fitted data's own rolling-origin refits; 'exact-law' assumes the "
+                        "law is exact (parameter uncertainty and noise only) (default %(default)s)")
     _add_nuts_args(b)
     _add_seed_arg(b, "the bootstrap or NUTS fits")
     _add_json_arg(b)

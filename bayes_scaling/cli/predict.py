@@ -32,6 +32,8 @@ class Source(NamedTuple):
     data: object  # None, or the fitted Dataset (for the extrapolation distance)
     description: str
     problems: tuple = ()  # why the source artifact is not reliable (its metadata, its diagnostics)
+    spec: object = None  # the fitted law spec (a Constrained one keeps its constraints), or None
+    observed: bool = False  # whether ``data`` holds the observed losses (to learn the discrepancy)
 
 
 def _number(text: str, what: str) -> float:
@@ -209,8 +211,10 @@ def _from_artifact(path, law_name, allow_unreliable=False):
         desc += f"; fitted on {data.n} points"
     if sigma is not None:
         desc += f"; noise model {likelihood}"
+    observed = hasattr(idata, "observed_data") and "log_loss" in idata.observed_data
     return Source(law, None if sigma is None else jnp.asarray(sigma),
-                  None if nu is None else jnp.asarray(nu), data, desc, problems)
+                  None if nu is None else jnp.asarray(nu), data, desc, problems,
+                  artifacts.law_spec_from_idata(idata), bool(observed and data is not None))
 
 
 def load_source(args) -> Source:
@@ -249,7 +253,8 @@ def run(args) -> list:
     at = [parse_at(s, type(src.law).inputs) for s in args.at]
     k = args.flops_per_param_token
     rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
-                    level=args.level, k=k, U=getattr(args, "unique_tokens", None))
+                    level=args.level, k=k, U=getattr(args, "unique_tokens", None),
+                    intervals=getattr(args, "intervals", "discrepancy"))
     rep = verdict(rep, problems)
     if args.json:
         emit_json(rep)

@@ -3,6 +3,8 @@
 Shape of the report (``--json``)::
 
     {"level": 0.9,
+     "intervals": "discrepancy" | "exact-law" | null,   # the kind of the loss predictive intervals
+     "discrepancy": null | {"kind", "scale", "n_cuts", "n_scored", "cuts"},
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
@@ -59,12 +61,21 @@ def _allocation(P, law, C, level, k, U=None) -> list[dict]:
             for row in table.rows]
 
 
-def _loss(P, src, at, level, k) -> list[dict]:
+def _loss(P, src, at, level, k, intervals) -> tuple[list[dict], dict]:
+    """Loss rows and the intervals' description (kind and discrepancy) for the report."""
     inputs = type(src.law).inputs
     cols = np.asarray(at, dtype=np.float64).T
     named = dict(zip(inputs, cols))
-    table = P.predict_loss(src.law, **named, sigma=src.sigma, nu=src.nu, level=level, data=src.data)
-    return table.to_records()
+    disc = None
+    if intervals == "discrepancy" and src.sigma is not None and src.observed:
+        disc = P.learn_discrepancy(src.data, src.spec or type(src.law), flops_per_param_token=k)
+    table = P.predict_loss(src.law, **named, sigma=src.sigma, nu=src.nu, level=level, data=src.data,
+                           flops_per_param_token=k, intervals=intervals if src.sigma is not None and
+                           src.observed else "exact-law", discrepancy=disc)
+    kind = table.meta["intervals"]
+    if kind == "exact-law" and intervals == "discrepancy":
+        kind = "exact-law (no observed losses in the source to learn the discrepancy from)"
+    return table.to_records(), {"intervals": kind, "discrepancy": table.meta["discrepancy"]}
 
 
 def _target(P, law, target_loss, C, level, k, U=None) -> dict:
@@ -80,18 +91,21 @@ def _target(P, law, target_loss, C, level, k, U=None) -> dict:
     return target
 
 
-def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0, U=None) -> dict:
+def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0, U=None,
+                 intervals="discrepancy") -> dict:
     """The JSON report of ``bayes-scaling predict`` (see the module docstring for its shape)."""
     from .. import prediction as P
     from ..laws import sample_shape
 
     nd = len(sample_shape(src.law))
     C = np.asarray(compute, dtype=np.float64)
+    loss, kind = _loss(P, src, at, level, k, intervals) if at else ([], {"intervals": None, "discrepancy": None})
     return {
         "level": level,
+        **kind,
         "allocation": _allocation(P, src.law, C, level, k, U) if C.size else [],
         "exponents": _exponents(P, src.law, nd, level),
-        "loss": _loss(P, src, at, level, k) if at else [],
+        "loss": loss,
         "target": None if target_loss is None else _target(P, src.law, target_loss, C, level, k, U),
     }
 
@@ -145,6 +159,13 @@ def _loss_lines(rep, src) -> list[str]:
     lines += _table(inputs + ["loss (mean law)", "predictive", "decades outside data"], rows)
     if src.sigma is None:
         lines.append("  (no fitted noise in the source: no predictive interval)")
+    elif rep["intervals"] == "discrepancy":
+        d = rep["discrepancy"]
+        lines.append(f"  predictive intervals include the law's discrepancy beyond the data: sd "
+                     f"{d['scale']:.3g} x reach (decades^2) of log loss (learned from "
+                     f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
+    else:
+        lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact)")
     if src.data is None:
         lines.append("  (no data range in the source: no extrapolation distance)")
     return lines

@@ -47,6 +47,7 @@ from __future__ import annotations
 from ..tables import Table
 from .allocation import allocate, allocate_numerical, exponents
 from .budget_tables import allocation_table, plan_table, target_table
+from .discrepancy import Discrepancy, learn_discrepancy
 from .loss import extrapolation_decades, predict_loss
 from .plans import assess_plan, prob_near_optimal, prob_tokens_per_param_in
 from .summaries import summarize
@@ -70,6 +71,8 @@ __all__ = [
     "prob_near_optimal",
     "prob_tokens_per_param_in",
     "predict_loss",
+    "Discrepancy",
+    "learn_discrepancy",
     "extrapolation_decades",
     "summarize",
     "allocation_table",

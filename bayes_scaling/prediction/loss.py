@@ -8,6 +8,8 @@ lies outside the fitted data over every quantity known on both sides.
 
 from __future__ import annotations
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -15,6 +17,7 @@ from ..laws import inputs_for, sample_shape
 from ..tables import Table
 from ._core import DEFAULT_K, _check_level, _log_loss_inputs, _mapped, _per_sample, _positive
 from .predictive import _predictive_interval
+from .discrepancy import discrepancy_sd
 from .summaries import summarize
 
 __all__ = ["predict_loss", "extrapolation_decades"]
@@ -101,15 +104,45 @@ def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
     return out
 
 
+def _kind_note(kind, disc) -> str:
+    if kind == "exact-law":
+        return "intervals: exact-law (parameter uncertainty and noise; no law discrepancy)"
+    return (f"intervals: with law discrepancy, sd {disc.scale:.4g} x reach beyond the data (decades^2) of log loss "
+            f"(learned from {disc.n_cuts} internal rolling-origin refits)")
+
+
 def _noise_note(nus, key, n_draws) -> str:
     kind = "Gaussian" if nus is None else "Student-t"
     how = "exact mixture quantiles" if key is None else f"{n_draws} Monte-Carlo noise draws"
     return f"predictive: {kind} noise on log loss, {how}"
 
 
+def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
+    """(Discrepancy or None, interval kind) for predict_loss."""
+    from .discrepancy import INTERVAL_KINDS, Discrepancy, learn_discrepancy
+
+    if intervals not in INTERVAL_KINDS:
+        raise ValueError(f"intervals must be one of {INTERVAL_KINDS}; got {intervals!r}")
+    if sigma is None:
+        return None, None
+    if intervals == "exact-law":
+        return None, "exact-law"
+    if discrepancy is not None:
+        if not isinstance(discrepancy, Discrepancy):
+            raise ValueError(f"discrepancy must be a Discrepancy (learn_discrepancy); got {type(discrepancy)}")
+        return discrepancy, "discrepancy"
+    if getattr(data, "loss", None) is None:
+        warnings.warn("predict_loss: no fitted data (a Dataset with losses) to learn the law discrepancy "
+                      "from, so the predictive intervals assume the law is exact; pass data= or "
+                      "discrepancy=, or intervals='exact-law' to silence this", RuntimeWarning, stacklevel=3)
+        return None, "exact-law"
+    return learn_discrepancy(data, type(law), flops_per_param_token=k), "discrepancy"
+
+
 def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, key=None,
                  level: float = 0.9, data=None, n_draws: int = 20_000,
-                 flops_per_param_token=DEFAULT_K) -> Table:
+                 flops_per_param_token=DEFAULT_K, intervals: str = "discrepancy",
+                 discrepancy=None) -> Table:
     """Loss forecast at the query points: mean-law interval, predictive interval, extrapolation.
 
     * ``estimate``, ``lower``, ``upper``: median and central ``level`` interval over samples of the
@@ -118,7 +151,12 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
       noise on log loss, ``log L_obs = log L + sigma * eps`` with eps standard normal (``nu``
       None) or Student-t with ``nu`` dof, mixed over samples. Computed exactly (safeguarded Newton
       on the mixture CDF) when ``key`` is None, or from ``n_draws`` noise draws with ``key``. NaN
-      when ``sigma`` is None (no noise model).
+      when ``sigma`` is None (no noise model). By default (``intervals="discrepancy"``) the
+      interval also carries the law's discrepancy beyond the data, an independent normal on log
+      loss with sd ``tau * reach`` (:func:`~bayes_scaling.prediction.discrepancy.reach`), ``tau`` learned from the data's own
+      rolling-origin refits (:mod:`bayes_scaling.prediction.discrepancy`); ``intervals="exact-law"``
+      gives the interval that assumes the law is exact (parameter uncertainty and noise only).
+    * ``discrepancy_sd``: the discrepancy's sd on log loss at each point (0 for exact-law intervals).
     * ``extrapolation_decades``: :func:`extrapolation_decades` against ``data`` (NaN without data).
 
     Args:
@@ -132,11 +170,18 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
         data: the fitted data (Dataset or (N, D)) for the extrapolation flag.
         n_draws: total noise draws for the Monte-Carlo path.
         flops_per_param_token: k in ``C = k N D``.
+        intervals: "discrepancy" (default) or "exact-law" (see above).
+        discrepancy: a learned :class:`~bayes_scaling.prediction.discrepancy.Discrepancy`; default:
+            learned from ``data`` (a Dataset with losses) for the law's form. Pass one learned with
+            :func:`~bayes_scaling.prediction.learn_discrepancy` for a constrained law or another
+            objective. Without either, the intervals are exact-law ones, with a warning.
 
     Returns:
         A :class:`~bayes_scaling.tables.Table` with columns: the given inputs and any the law reads
         (in the order N, D, C, U), estimate, lower, upper, predictive_lower, predictive_upper,
-        extrapolation_decades, of the query points' broadcast shape.
+        discrepancy_sd, extrapolation_decades, of the query points' broadcast shape; meta
+        ``intervals`` ("discrepancy", "exact-law", or None without a noise model) and
+        ``discrepancy`` (its summary, or None).
 
     Raises:
         ValueError: when the given inputs do not determine the law's (naming the law).
@@ -160,18 +205,22 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     nd = len(sample_shape(law))
     log_mu = _mapped(_log_loss_inputs, law, *(jnp.asarray(x) for x in xs))
     mean = summarize(np.exp(np.asarray(log_mu)), nd, level, name="loss")
+    disc, kind = _resolve_discrepancy(law, intervals, discrepancy, data, sig, k)
+    extra = np.zeros(qshape) if disc is None else \
+        np.broadcast_to(discrepancy_sd(disc, **given, flops_per_param_token=k), qshape)
     if sig is None:
         p_lo = p_hi = np.full(qshape, np.nan)
         notes = ["no noise model (sigma): predictive interval not available"]
     else:
-        p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd)
-        notes = [_noise_note(nus, key, n_draws)]
+        p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd, extra_sd=extra)
+        notes = [_noise_note(nus, key, n_draws), _kind_note(kind, disc)]
     read = dict(zip(type(law).inputs, xs))
     cols = {n: given[n] if n in given else read[n] for n in _ORDER if n in given or n in read}
     cols.update({
         "estimate": mean.estimate, "lower": mean.lower, "upper": mean.upper,
-        "predictive_lower": p_lo, "predictive_upper": p_hi,
+        "predictive_lower": p_lo, "predictive_upper": p_hi, "discrepancy_sd": extra,
         "extrapolation_decades": extrapolation_decades(**given, data=data, flops_per_param_token=k),
     })
     title = f"Loss at ({', '.join(type(law).inputs)})"
-    return Table(cols, level=level, title=title, notes=notes)
+    meta = {"intervals": kind, "discrepancy": None if disc is None else disc.summary()}
+    return Table(cols, level=level, title=title, notes=notes, meta=meta)
