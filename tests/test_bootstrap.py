@@ -275,7 +275,9 @@ def test_same_replicates_on_four_forced_host_devices(example_boot, tmp_path):
         res = bootstrap(jax.random.key(5), bs.example_data(), 24, chunk_size=8)
         np.save({str(out)!r}, res.x)
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    # keep the suite's XLA_FLAGS (conftest.py: cheaper compilation) and add the device count
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                           check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]

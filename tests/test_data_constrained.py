@@ -203,11 +203,12 @@ def test_bootstrap_runs(simulated, sim_fit):
 
 
 def test_nuts_runs(simulated):
-    s = bs.sample(jax.random.key(2), simulated, law=DataConstrained, chains=2, warmup=150, samples=100,
+    # the settings of the coverage test below (same law, 60 runs, 2 x (200 + 200)): one compiled sampler
+    s = bs.sample(jax.random.key(2), simulated, law=DataConstrained, chains=2, warmup=200, samples=200,
                   warn=False)
-    assert np.shape(s.law.R_D) == (2, 100)
+    assert np.shape(s.law.R_D) == (2, 200)
     assert s.diagnostics["divergences"] == 0
-    # 200 draws: a calibrated posterior's range misses the truth with probability ~2/201
+    # 400 draws: a calibrated posterior's range misses the truth with probability ~2/401
     for k in ("R_D", "R_N", "E"):
         v = np.asarray(getattr(s.law, k))
         assert v.min() < float(getattr(M, k)) < v.max(), k
