@@ -14,10 +14,14 @@ from pathlib import Path
 # that already name an optimisation level are left alone, and BAYES_SCALING_TEST_XLA_OPT=full turns
 # this off (to test the default compilation throughout).
 _FAST_COMPILE = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
-_FAST = (os.environ.get("BAYES_SCALING_TEST_XLA_OPT") != "full"
-         and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""))
-if _FAST:
+# pytest-xdist workers inherit the controller's environment, flags included: the marker variable tells
+# them the flags are this file's own (so the sampler is still pinned below), not the user's.
+_OURS = os.environ.get("BAYES_SCALING_TEST_FAST_COMPILE") == "1"
+_FAST = _OURS or (os.environ.get("BAYES_SCALING_TEST_XLA_OPT") != "full"
+                  and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""))
+if _FAST and not _OURS:
     os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *_FAST_COMPILE]).strip()
+    os.environ["BAYES_SCALING_TEST_FAST_COMPILE"] = "1"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
