@@ -6,8 +6,8 @@ threshold and predicts the held-out larger runs, through the package API
 One fit per split and method gives three kinds of 90% (and 50%) predictive intervals:
 
 * ``exact-law``: parameter uncertainty and noise only (the package's intervals before issue 11);
-* ``discrepancy``: the default, adding the law discrepancy learned from the training runs' own
-  rolling-origin refits (bayes_scaling.prediction.discrepancy);
+* ``discrepancy``: the default, the exact-law intervals widened by a factor learned from the
+  training runs' own rolling-origin refits (bayes_scaling.prediction.discrepancy);
 * ``widen-1.5x``: the exact-law intervals widened 1.5x around the point estimate (the issue's
   baseline, a factor chosen by looking at the held-out points).
 
@@ -133,7 +133,7 @@ def main():
         for i in args.splits:
             r = run_split(i, method, args)
             results.append(r)
-            print(f"{method:9s} {r['split']:36s} n={r['n']:2d} tau={r['learned']['scale']:.4f} "
+            print(f"{method:9s} {r['split']:36s} n={r['n']:2d} kappa={r['learned']['factor']:.3f} "
                   + " ".join(f"{k}: cov90 {r[k]['cov90']:.2f} score {r[k]['score']:.4f}" for k in KINDS)
                   + f" ({r['wall_s']:.0f} s)", flush=True)
         out["results"].extend(results)
@@ -146,11 +146,11 @@ def main():
         for kind, p in by_kind.items():
             print(f"| {method} | {kind} | {p['n']} | {p['cov50']:.2f} | {p['cov90']:.2f} | {p['split_avg_cov90']:.2f} "
                   f"| {p['worst_cov90']:.2f} | {p['score']:.4f} | {p['abs_err']:.4f} |")
-    print("\n| split | method | n | tau/decade | exact-law 90% | discrepancy 50% / 90% | exact-law score "
+    print("\n| split | method | n | width factor | exact-law 90% | discrepancy 50% / 90% | exact-law score "
           "| discrepancy score | widen-1.5x score | abs rel. error |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in out["results"]:
-        print(f"| {r['split']} | {r['method']} | {r['n']} | {r['learned']['scale']:.4f} "
+        print(f"| {r['split']} | {r['method']} | {r['n']} | {r['learned']['factor']:.3f} "
               f"| {r['exact-law']['cov90']:.2f} | {r['discrepancy']['cov50']:.2f} / {r['discrepancy']['cov90']:.2f} "
               f"| {r['exact-law']['score']:.4f} | {r['discrepancy']['score']:.4f} | {r['widen-1.5x']['score']:.4f} "
               f"| {r['exact-law']['abs_err']:.4f} |")

@@ -129,7 +129,7 @@ def test_cli_backtest_json(capsys):
     assert rc == 0
     assert set(d["coverage"]) == {"0.5", "0.9"} and len(d["rows"]) == d["n_holdout"] == 9
     for col in ("N", "D", "loss", "predicted", "rel_error", "lower_90", "upper_90", "in_50", "in_90",
-                "exact_law_in_90", "discrepancy_sd"):
+                "exact_law_in_90", "width_factor"):
         assert col in d["rows"][0]
     # the default intervals carry the law discrepancy, and the output says so
     assert d["intervals"] == "discrepancy" and d["discrepancy"]["n_cuts"] > 0

@@ -610,7 +610,7 @@ def test_cli_full_report_and_text(capsys):
     assert out["level"] == 0.8
     (row,) = out["loss"]
     assert set(row) == {"N", "D", "estimate", "lower", "upper", "predictive_lower", "predictive_upper",
-                        "discrepancy_sd", "extrapolation_decades"}
+                        "width_factor", "extrapolation_decades"}
     assert row["estimate"] == pytest.approx(float(HOFF.loss(7e10, 1.4e12)), rel=1e-14)
     tg = out["target"]
     # Round trip through the CLI: 1.9112 is L_opt(1e24) rounded (TARGETS.md §3), so C ~ 1e24.
@@ -656,7 +656,7 @@ def test_cli_reads_posterior_artifact_with_noise(tmp_path, capsys):
     api = P.predict_loss(law, [1e9, 1e12], [2e10, 1e13], sigma=sigma, nu=nu, data=ds, level=0.9)
     # the artifact stores its data and losses, so the CLI learns the same discrepancy as the API
     assert out["intervals"] == api.meta["intervals"] == "discrepancy"
-    assert out["discrepancy"]["scale"] == api.meta["discrepancy"]["scale"]
+    assert out["discrepancy"]["factor"] == api.meta["discrepancy"]["factor"]
     for row, ref in zip(out["loss"], api.to_records()):
         assert row == pytest.approx(ref, rel=1e-10)
         assert row["predictive_upper"] > row["upper"] and row["predictive_lower"] < row["lower"]

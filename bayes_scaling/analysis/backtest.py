@@ -42,7 +42,7 @@ __all__ = ["backtest", "rolling_backtest", "holdout_masks", "default_thresholds"
 LEVELS = (0.5, 0.9)
 
 BACKTEST_COLUMNS = ["threshold", "N", "D", "C", "loss", "predicted", "rel_error", "lower_50", "upper_50",
-                    "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades", "discrepancy_sd",
+                    "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades", "width_factor",
                     "exact_law_lower_50", "exact_law_upper_50", "exact_law_lower_90", "exact_law_upper_90",
                     "exact_law_in_50", "exact_law_in_90"]
 
@@ -105,8 +105,8 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         replicates: bootstrap replicates.
         flops_per_param_token: k in C = k N D.
         intervals: which predictive intervals fill ``lower_*``/``upper_*``/``in_*`` and the
-            coverage: "discrepancy" (default; the law's discrepancy beyond the data learned from the
-            training runs' own rolling-origin refits, :mod:`bayes_scaling.prediction.discrepancy`)
+            coverage: "discrepancy" (default; the exact-law intervals widened by a factor learned from
+            the training runs' own rolling-origin refits, :mod:`bayes_scaling.prediction.discrepancy`)
             or "exact-law" (parameter uncertainty and noise only). The other kind is always in the
             ``exact_law_*`` columns (the exact-law intervals) for comparison.
         **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
@@ -115,7 +115,7 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         A :class:`~bayes_scaling.tables.Table` with one row per held-out point (columns
         :data:`BACKTEST_COLUMNS`: observed and predicted loss, relative error (pred - obs) / obs, 50%
         and 90% predictive intervals, whether each holds the observation, the point's extrapolation
-        distance in decades, the discrepancy sd, the exact-law intervals) and meta ``intervals``,
+        distance in decades, the width factor, the exact-law intervals) and meta ``intervals``,
         ``coverage`` ``{"0.5": x, "0.9": x}`` and ``exact_law_coverage`` (``None`` for point fits,
         and for a bootstrap that lost more than 5% of its replicates), ``n_train``, ``n_holdout``
         and error summaries.
@@ -270,7 +270,7 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train):
     kinds = {"": {lv: nan for lv in LEVELS}, "exact_law_": {lv: nan for lv in LEVELS}}
     if fits.method == "point":
         t = predict_loss(law, **query, level=0.9, data=train_data, flops_per_param_token=k)
-        disc_sd = np.zeros(N.shape)
+        factor = np.full(N.shape, np.nan)
     else:
         for prefix, kind in (("", "discrepancy" if disc is not None else "exact-law"), ("exact_law_", "exact-law")):
             for lv in LEVELS:
@@ -278,15 +278,15 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train):
                                  discrepancy=disc, flops_per_param_token=k)
                 kinds[prefix][lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
             if prefix == "":
-                disc_sd = np.asarray(t["discrepancy_sd"])
+                factor = np.asarray(t["width_factor"])
     pred = np.asarray(t["estimate"])
     ext = np.asarray(t["extrapolation_decades"])
     return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
                  {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
-                 ext[i], disc_sd[i]) for i in range(N.size)]
+                 ext[i], factor[i]) for i in range(N.size)]
 
 
-def _row(threshold, N, D, k, obs, pred, bounds, ext, disc_sd) -> dict:
+def _row(threshold, N, D, k, obs, pred, bounds, ext, factor) -> dict:
     row = {"threshold": float(threshold), "N": float(N), "D": float(D), "C": float(k * N * D),
            "loss": float(obs), "predicted": float(pred), "rel_error": float((pred - obs) / obs)}
     for prefix, by_level in bounds.items():
@@ -297,7 +297,7 @@ def _row(threshold, N, D, k, obs, pred, bounds, ext, disc_sd) -> dict:
             row[f"{prefix}upper_{tag}"] = None if not np.isfinite(hi) else float(hi)
             row[f"{prefix}in_{tag}"] = None if not (np.isfinite(lo) and np.isfinite(hi)) else bool(lo <= obs <= hi)
     row["extrapolation_decades"] = float(ext)
-    row["discrepancy_sd"] = float(disc_sd)
+    row["width_factor"] = None if not np.isfinite(factor) else float(factor)
     return row
 
 

@@ -49,8 +49,8 @@ def _print(args, table) -> None:
         print(table.format([c for c in _ROWS if c in table.columns]))
     cov = m["coverage"]
     if m["intervals"] is not None:
-        print(f"intervals: {m['intervals']}" + (" (law discrepancy beyond the data learned from each training "
-              "set's rolling-origin refits; exact_law_* columns hold the intervals that assume the law is "
+        print(f"intervals: {m['intervals']}" + (" (allowing for the law's discrepancy beyond the data: widened by "
+              "a factor learned from each training set's rolling-origin refits; exact_law_* columns hold the intervals that assume the law is "
               "exact)" if m["intervals"] == "discrepancy" else " (they assume the law is exact)"))
     print(f"mean |relative error| {m['mean_abs_rel_error']:.4f}, max {m['max_abs_rel_error']:.4f}, "
           f"mean signed {m['mean_rel_error']:+.4f}")

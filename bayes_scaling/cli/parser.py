@@ -225,8 +225,9 @@ def _predict_parser(sub):
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
                         "the output says so and the exit code is 3 (default: refuse it)")
     p.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
-                   help="predictive intervals: 'discrepancy' adds the law's discrepancy beyond the data, "
-                        "learned from the fitted data's own rolling-origin refits; 'exact-law' assumes the "
+                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the data (the "
+                        "exact-law interval widened by a factor learned from the fitted data's own "
+                        "rolling-origin refits); 'exact-law' assumes the "
                         "law is exact (parameter uncertainty and noise only) (default %(default)s)")
     _add_json_arg(p)
 
@@ -278,8 +279,9 @@ def _backtest_parser(sub):
     b.add_argument("--replicates", type=positive_int, default=200,
                    help="bootstrap replicates of each training fit (default %(default)s)")
     b.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
-                   help="predictive intervals: 'discrepancy' adds the law's discrepancy beyond the data, "
-                        "learned from the fitted data's own rolling-origin refits; 'exact-law' assumes the "
+                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the data (the "
+                        "exact-law interval widened by a factor learned from the fitted data's own "
+                        "rolling-origin refits); 'exact-law' assumes the "
                         "law is exact (parameter uncertainty and noise only) (default %(default)s)")
     _add_nuts_args(b)
     _add_seed_arg(b, "the bootstrap or NUTS fits")

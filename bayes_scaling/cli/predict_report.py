@@ -4,7 +4,7 @@ Shape of the report (``--json``)::
 
     {"level": 0.9,
      "intervals": "discrepancy" | "exact-law" | null,   # the kind of the loss predictive intervals
-     "discrepancy": null | {"kind", "scale", "n_cuts", "n_scored", "cuts"},
+     "discrepancy": null | {"kind", "factor", "n_cuts", "n_scored", "cuts"},
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
@@ -161,8 +161,8 @@ def _loss_lines(rep, src) -> list[str]:
         lines.append("  (no fitted noise in the source: no predictive interval)")
     elif rep["intervals"] == "discrepancy":
         d = rep["discrepancy"]
-        lines.append(f"  predictive intervals include the law's discrepancy beyond the data: sd "
-                     f"{d['scale']:.3g} x reach (decades^2) of log loss (learned from "
+        lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "
+                     f"interval widened {d['factor']:.3g}x around the estimate (learned from "
                      f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
     else:
         lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact)")

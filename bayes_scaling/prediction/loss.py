@@ -17,7 +17,7 @@ from ..laws import inputs_for, sample_shape
 from ..tables import Table
 from ._core import DEFAULT_K, _check_level, _log_loss_inputs, _mapped, _per_sample, _positive
 from .predictive import _predictive_interval
-from .discrepancy import discrepancy_sd
+from .discrepancy import widen
 from .summaries import summarize
 
 __all__ = ["predict_loss", "extrapolation_decades"]
@@ -107,8 +107,8 @@ def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
 def _kind_note(kind, disc) -> str:
     if kind == "exact-law":
         return "intervals: exact-law (parameter uncertainty and noise; no law discrepancy)"
-    return (f"intervals: with law discrepancy, sd {disc.scale:.4g} x reach beyond the data (decades^2) of log loss "
-            f"(learned from {disc.n_cuts} internal rolling-origin refits)")
+    return (f"intervals: allowing for the law's discrepancy, the exact-law interval widened {disc.factor:.3g}x "
+            f"around the estimate (learned from {disc.n_cuts} internal rolling-origin refits)")
 
 
 def _noise_note(nus, key, n_draws) -> str:
@@ -152,11 +152,12 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
       None) or Student-t with ``nu`` dof, mixed over samples. Computed exactly (safeguarded Newton
       on the mixture CDF) when ``key`` is None, or from ``n_draws`` noise draws with ``key``. NaN
       when ``sigma`` is None (no noise model). By default (``intervals="discrepancy"``) the
-      interval also carries the law's discrepancy beyond the data, an independent normal on log
-      loss with sd ``tau * reach`` (:func:`~bayes_scaling.prediction.discrepancy.reach`), ``tau`` learned from the data's own
+      interval allows for the law's discrepancy beyond the data: the exact-law interval widened
+      ``kappa`` times around the estimate on the log scale, ``kappa`` learned from the data's own
       rolling-origin refits (:mod:`bayes_scaling.prediction.discrepancy`); ``intervals="exact-law"``
       gives the interval that assumes the law is exact (parameter uncertainty and noise only).
-    * ``discrepancy_sd``: the discrepancy's sd on log loss at each point (0 for exact-law intervals).
+    * ``width_factor``: the factor applied to the exact-law predictive interval (1 for exact-law
+      intervals, NaN without a noise model).
     * ``extrapolation_decades``: :func:`extrapolation_decades` against ``data`` (NaN without data).
 
     Args:
@@ -179,7 +180,7 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     Returns:
         A :class:`~bayes_scaling.tables.Table` with columns: the given inputs and any the law reads
         (in the order N, D, C, U), estimate, lower, upper, predictive_lower, predictive_upper,
-        discrepancy_sd, extrapolation_decades, of the query points' broadcast shape; meta
+        width_factor, extrapolation_decades, of the query points' broadcast shape; meta
         ``intervals`` ("discrepancy", "exact-law", or None without a noise model) and
         ``discrepancy`` (its summary, or None).
 
@@ -206,19 +207,19 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     log_mu = _mapped(_log_loss_inputs, law, *(jnp.asarray(x) for x in xs))
     mean = summarize(np.exp(np.asarray(log_mu)), nd, level, name="loss")
     disc, kind = _resolve_discrepancy(law, intervals, discrepancy, data, sig, k)
-    extra = np.zeros(qshape) if disc is None else \
-        np.broadcast_to(discrepancy_sd(disc, **given, flops_per_param_token=k), qshape)
     if sig is None:
-        p_lo = p_hi = np.full(qshape, np.nan)
+        p_lo = p_hi = factor = np.full(qshape, np.nan)
         notes = ["no noise model (sigma): predictive interval not available"]
     else:
-        p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd, extra_sd=extra)
+        p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd)
+        factor = np.full(qshape, 1.0 if disc is None else float(disc.factor))
+        p_lo, p_hi = widen(p_lo, p_hi, mean.estimate, factor)
         notes = [_noise_note(nus, key, n_draws), _kind_note(kind, disc)]
     read = dict(zip(type(law).inputs, xs))
     cols = {n: given[n] if n in given else read[n] for n in _ORDER if n in given or n in read}
     cols.update({
         "estimate": mean.estimate, "lower": mean.lower, "upper": mean.upper,
-        "predictive_lower": p_lo, "predictive_upper": p_hi, "discrepancy_sd": extra,
+        "predictive_lower": p_lo, "predictive_upper": p_hi, "width_factor": factor,
         "extrapolation_decades": extrapolation_decades(**given, data=data, flops_per_param_token=k),
     })
     title = f"Loss at ({', '.join(type(law).inputs)})"

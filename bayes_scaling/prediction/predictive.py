@@ -124,45 +124,13 @@ def _mixture_quantiles(mu, sigma, nu, qs, student: bool):
     return _rtsafe(mixture(sigma[None], nu_), q, lo0, hi0, y0)
 
 
-# Components of the discrepancy-widened mixture: each sample is paired with enough equal-probability
-# strata of the discrepancy's normal to give at least this many components (about the work of a
-# 4-chain x 1000-draw posterior without a discrepancy).
-_DISCREPANCY_COMPONENTS = 4000
-
-
-def _with_discrepancy(mu, sig, nus, extra_sd):
-    """Mixture components of (law + discrepancy + noise): each sample's mean shifted by strata of
-    the discrepancy normal.
-
-    The discrepancy delta ~ Normal(0, extra_sd^2) is independent of the sample, so the predictive is
-    mean_s E_z[Dist(mu_s + extra_sd z, sigma_s)]. The expectation over z is taken on M = S K points
-    z_j = Phi^-1((j + 1/2) / M), each sample getting K of them by a fixed permutation (a Latin
-    hypercube pairing): an equal-weight mixture of M components whose quantiles are solved exactly.
-    """
-    S = mu.shape[0]
-    K = max(1, -(-_DISCREPANCY_COMPONENTS // S))
-    M = S * K
-    z = np.asarray(ndtri((np.arange(M) + 0.5) / M))[np.random.default_rng(0).permutation(M)].reshape(S, K)
-    mu = (mu[:, None, :] + z[:, :, None] * extra_sd.reshape(1, 1, -1)).reshape(M, -1)
-    rep = lambda a: None if a is None else np.repeat(a, K)  # noqa: E731
-    return mu, rep(sig), rep(nus)
-
-
-def _predictive_interval(log_mu, sigma, nu, level, key, n_draws, n_sample_dims, extra_sd=None):
-    """Predictive (lower, upper) of the loss, shape = query shape. log_mu: sample + query.
-
-    ``extra_sd`` (query shape, or None): sd of an independent normal discrepancy on log loss.
-    """
+def _predictive_interval(log_mu, sigma, nu, level, key, n_draws, n_sample_dims):
+    """Predictive (lower, upper) of the loss, shape = query shape. log_mu: sample + query."""
     qshape = log_mu.shape[n_sample_dims:]
     mu = np.asarray(log_mu).reshape((-1, int(np.prod(qshape, dtype=int))))
     S = mu.shape[0]
     sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64).reshape(-1), (S,))
     nus = None if nu is None else np.broadcast_to(np.asarray(nu, dtype=np.float64).reshape(-1), (S,))
-    if extra_sd is not None:
-        extra = np.broadcast_to(np.asarray(extra_sd, dtype=np.float64), qshape).reshape(-1)
-        if np.any(extra > 0):
-            mu, sig, nus = _with_discrepancy(mu, sig, nus, extra)
-            S = mu.shape[0]
     qs = np.array([(1 - level) / 2, (1 + level) / 2])
     if key is None:
         vals, ok = _mixture_quantiles(jnp.asarray(mu), jnp.asarray(sig)[:, None],
