@@ -1,17 +1,24 @@
 """Predictive coverage on simulated data: the law true, and a known discrepancy (fitted with the wrong law).
 
-Each dataset has 40 runs at compute 1e18-1e22 FLOP (log-spaced) from the compute law
-L(C) = 1.7 + 1000 C^-0.15 with Gaussian noise of sd 0.005 on log loss, times
-exp(g/2 (log10 C - 20)^2), a curvature in log-log space that the fitted law L(C) = E + A C^-alpha
-cannot follow. ``g = 0`` is the law-true case; with ``--curvature s`` each dataset draws its own
-g ~ Normal(0, s^2) (the discrepancy is random across datasets, as the predictive assumes, and its
-sign unknown). Each dataset holds out its runs above 1e21 FLOP (10 runs, up to 1 decade beyond the
-fit) and is backtested with the bootstrap; the discrepancy (default) and exact-law intervals come
-from the same fits. Coverage is averaged over datasets; the standard error uses the spread of the
-per-dataset coverages (the runs of one dataset share one fit).
+Two designs:
 
-Usage: python benchmarks/bench_discrepancy_sim.py [--datasets 16] [--curvature 0 0.06] [--replicates 30]
-Writes benchmarks/out/bench_discrepancy_sim.json.
+* ``compute`` (the known-discrepancy benchmark): 40 runs at compute 1e18-1e22 FLOP (log-spaced) from
+  the compute law L(C) = 1.7 + 1000 C^-0.15 with Gaussian noise of sd 0.005 on log loss, times
+  exp(g/2 (log10 C - 20)^2), a curvature in log-log space that the fitted law L(C) = E + A C^-alpha
+  cannot follow. ``g = 0`` is the law-true case; with ``--curvature s`` each dataset draws its own
+  g ~ Normal(0, s^2) (the discrepancy is random across datasets and its sign unknown). Runs above
+  1e21 FLOP are held out (10 runs, up to 1 decade beyond the fit).
+* ``chinchilla`` (law true, the package's default law): Hoffmann et al.'s fitted law on a
+  Chinchilla-like isoFLOP design (``bayes_scaling.data.chinchilla_design``: 9 budgets 6e18-3e21,
+  9 sizes each), Gaussian noise of sd 0.01 on log loss; the 3e21 budget (9 runs) is held out.
+
+Each dataset is backtested with the bootstrap or NUTS; the default (discrepancy) and exact-law
+intervals come from the same fits. Coverage is averaged over datasets; the standard error uses the
+spread of the per-dataset coverages (the runs of one dataset share one fit).
+
+Usage: python benchmarks/bench_discrepancy_sim.py [--design compute|chinchilla] [--method bootstrap|nuts]
+           [--datasets 16] [--curvature 0 0.06] [--replicates 30] [--out NAME]
+Writes benchmarks/out/<NAME>.json (default bench_discrepancy_sim_<design>_<method>).
 """
 
 from __future__ import annotations
@@ -45,42 +52,64 @@ def dataset(j, scale):
     return bs.from_arrays(N, D, ds.loss * np.exp(0.5 * g * (np.log10(C) - 20.0) ** 2)), g
 
 
+def chinchilla_dataset(j):
+    n, d = bs.data.chinchilla_design()
+    return bs.from_arrays(n, d, bs.simulate(jax.random.key(3000 + j), bs.HOFFMANN_2022, n, d, noise=0.01).loss)
+
+
+def backtest(ds, args, j):
+    kw = {"replicates": args.replicates} if args.method == "bootstrap" else \
+        {"chains": 4, "warmup": args.warmup, "samples": args.samples}
+    if args.design == "compute":
+        kw.update(above_compute=1e21, law=ComputeLaw)
+    else:
+        kw.update(above_compute=1.5e21)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return bt.backtest(ds, method=args.method, key=jax.random.key(j), **kw)
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--design", choices=["compute", "chinchilla"], default="compute")
+    ap.add_argument("--method", choices=["bootstrap", "nuts"], default="bootstrap")
     ap.add_argument("--datasets", type=int, default=16)
     ap.add_argument("--curvature", type=float, nargs="+", default=[0.0, 0.06])
     ap.add_argument("--replicates", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    name = args.out or f"bench_discrepancy_sim_{args.design}_{args.method}"
     out = {"settings": vars(args), "scenarios": []}
-    for scale in args.curvature:
+    for scale in (args.curvature if args.design == "compute" else [0.0]):
         cov = {"discrepancy": [], "exact-law": []}
-        taus, t0 = [], time.perf_counter()
+        factors, t0 = [], time.perf_counter()
         for j in range(args.datasets):
-            ds, g = dataset(j, scale)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                t = bt.backtest(ds, above_compute=1e21, method="bootstrap", law=ComputeLaw, key=jax.random.key(j),
-                                replicates=args.replicates)
-            taus.append(t.meta["discrepancy"]["scale"])
+            ds, g = dataset(j, scale) if args.design == "compute" else (chinchilla_dataset(j), 0.0)
+            t = backtest(ds, args, j)
+            factors.append(t.meta["discrepancy"]["factor"])
             for kind, prefix in (("discrepancy", ""), ("exact-law", "exact_law_")):
                 cov[kind].append([np.mean([r[f"{prefix}in_{lv}"] for r in t.rows]) for lv in (50, 90)])
-            print(f"curvature sd {scale:g} dataset {j}: g {g:+.4f} tau {taus[-1]:.4f} "
+            print(f"{args.design} curvature sd {scale:g} dataset {j}: g {g:+.4f} factor {factors[-1]:.3f} "
                   f"coverage 50/90 new {cov['discrepancy'][-1]} old {cov['exact-law'][-1]}", flush=True)
-        res = {"curvature_sd": scale, "datasets": args.datasets, "taus": taus, "wall_s": time.perf_counter() - t0}
+        res = {"curvature_sd": scale, "datasets": args.datasets, "factors": factors,
+               "wall_s": time.perf_counter() - t0}
         for kind, c in cov.items():
             c = np.asarray(c, float)
             res[kind] = {"coverage_50": c[:, 0].mean(), "coverage_90": c[:, 1].mean(),
                          "se_50": c[:, 0].std(ddof=1) / np.sqrt(len(c)), "se_90": c[:, 1].std(ddof=1) / np.sqrt(len(c)),
                          "per_dataset": c.tolist()}
         out["scenarios"].append(res)
-        write_json("bench_discrepancy_sim", out)
-    print("\n| curvature sd | intervals | coverage 50% (se) | coverage 90% (se) | median tau |")
+        write_json(name, out)
+    print(f"\n{args.design} design, {args.method}")
+    print("| curvature sd | intervals | coverage 50% (se) | coverage 90% (se) | median factor |")
     print("|---|---|---|---|---|")
     for r in out["scenarios"]:
         for kind in ("exact-law", "discrepancy"):
             k = r[kind]
             print(f"| {r['curvature_sd']:g} | {kind} | {k['coverage_50']:.3f} ({k['se_50']:.3f}) | "
-                  f"{k['coverage_90']:.3f} ({k['se_90']:.3f}) | {np.median(r['taus']):.4f} |")
+                  f"{k['coverage_90']:.3f} ({k['se_90']:.3f}) | {np.median(r['factors']):.3f} |")
 
 
 if __name__ == "__main__":
