@@ -112,7 +112,11 @@ def _title(result, levels) -> str:
     cov = result.get("coverage") or {}
     if levels:
         shown = " / ".join(f"{lv:.0%}" for lv in sorted(levels))
-        bars = f"thick/thin bars: {shown} predictive intervals"
+        kind = result.get("intervals")
+        factor = (result.get("discrepancy") or {}).get("factor")
+        kind = {"discrepancy": "allowing for law discrepancy" + (f", x{factor:.2f}" if factor else ""),
+                "exact-law": "exact-law"}.get(kind, kind)
+        bars = f"thick/thin bars: {shown} predictive intervals" + (f" ({kind})" if kind else "")
         covs = ", ".join(f"{float(k):.0%}: {v:.2f}"
                          for k, v in sorted(cov.items(), key=lambda kv: float(kv[0])) if v is not None)
         tail = f"{bars}\ncoverage {covs}" if covs else bars + "\n"

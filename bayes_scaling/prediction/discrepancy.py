@@ -67,7 +67,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Discrepancy", "learn_discrepancy", "widen", "CUT_FRACTIONS", "INTERVAL_KINDS"]
+__all__ = ["Discrepancy", "learn_discrepancy", "usable_cuts", "widen", "CUT_FRACTIONS", "INTERVAL_KINDS"]
 
 CUT_FRACTIONS = (0.5, 0.625, 0.75, 0.875)
 INTERVAL_KINDS = ("discrepancy", "exact-law")
@@ -126,6 +126,30 @@ def _cut_masks(data, spec, fractions, k):
     return uniq
 
 
+def usable_cuts(data, spec, fractions=CUT_FRACTIONS, flops_per_param_token: float = 6.0) -> list:
+    """The internal (axis, fit mask) cuts whose fit set can identify the law on its own.
+
+    A cut is left out when its runs cannot be fitted at all
+    (:func:`bayes_scaling.analysis.check_regions`: too few points, one model size) or when the
+    package's own design checks would call a fit on them unreliable
+    (:func:`bayes_scaling.reliability.check_design`: fewer than 3 model sizes, an input spanning
+    too few decades, collinear inputs, fewer than 3 points per free parameter): an extrapolation
+    from a fit the package would not trust is no evidence about the law's form.
+    """
+    from ..analysis.regions import check_regions
+    from ..reliability import check_design
+
+    masks = _cut_masks(data, spec, fractions, flops_per_param_token)
+    if not masks:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reasons = check_regions(data, [a for a, _ in masks], np.stack([m for _, m in masks]), law=spec,
+                                on_invalid="skip")
+    return [(axis, m) for (axis, m), r in zip(masks, reasons)
+            if r is None and not check_design(data.subset(m), spec)]
+
+
 def _residual_sd(r, n_free):
     """The least-squares residual sd, sqrt(sum r^2 / (n - p))."""
     return math.sqrt(float(np.sum(r * r)) / max(r.size - n_free, 1))
@@ -165,8 +189,8 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     parameter term is the least-squares estimator's delta-method variance: on data simulated from
     the law, the refits' mean errors over that predicted sd have an rms near 1 with least-squares
     refits but about 1.7 with Huber(1e-3) refits, whose near-L1 estimates vary more.
-    Cuts whose fit set cannot identify the law (too few points or model sizes), or whose refit did
-    not converge, are left out. With no usable cut the factor is 1 (the exact-law intervals) and a
+    Cuts whose fit set cannot identify the law (:func:`usable_cuts`: too few points or model sizes,
+    by the package's own design checks), or whose refit did not converge, are left out. With no usable cut the factor is 1 (the exact-law intervals) and a
     warning says so.
 
     Args:
@@ -181,17 +205,10 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         A :class:`Discrepancy`.
     """
     from ..analysis.region_fits import fit_masks, region_starts
-    from ..analysis.regions import check_regions
     from ..laws import resolve
 
     spec = resolve(law)
-    masks = _cut_masks(data, spec, fractions, flops_per_param_token)
-    if masks:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reasons = check_regions(data, [a for a, _ in masks], np.stack([m for _, m in masks]), law=spec,
-                                    on_invalid="skip")
-        masks = [c for c, r in zip(masks, reasons) if r is None]
+    masks = usable_cuts(data, spec, fractions, flops_per_param_token)
     if not masks:
         warnings.warn("discrepancy: no internal cut of the data can be refitted (too few points or model "
                       "sizes); the intervals assume the law is exact", RuntimeWarning, stacklevel=2)
