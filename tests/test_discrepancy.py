@@ -101,3 +101,29 @@ def test_a_step_with_too_many_failed_replicates_is_not_pooled(monkeypatch):
     first = [r for r in t if r["threshold"] == 1e20]
     assert t.meta["coverage"]["0.9"] == pytest.approx(np.mean([r["in_90"] for r in first]))
     assert len(t) == steps[0]["n_holdout"] + steps[1]["n_holdout"]  # the rows stay in the table
+
+
+def test_predict_loss_learns_the_factor_once_per_data_and_law(monkeypatch):
+    import bayes_scaling.prediction.discrepancy as dm
+    import bayes_scaling.prediction.loss as loss_module
+
+    calls = []
+    real = dm.learn_discrepancy
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dm, "learn_discrepancy", counting)
+    monkeypatch.setattr(loss_module, "_LEARNED", {})
+    data = _data(3)
+    law = ComputeLaw(E=np.full(4, 1.7), A=np.full(4, 1000.0), alpha=np.full(4, 0.15))
+    kw = dict(sigma=np.full(4, 0.005), data=data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        first = predict_loss(law, N=N[-1] * 3, D=D[-1] * 3, **kw)
+        second = predict_loss(law, N=N[-1] * 5, D=D[-1] * 5, **kw)
+        other = predict_loss(law, N=N[-1] * 3, D=D[-1] * 3, **{**kw, "data": _data(4)})
+    assert len(calls) == 2  # the second forecast from the same data reused the learned factor
+    assert first.meta["discrepancy"] == second.meta["discrepancy"]
+    assert other.meta["discrepancy"]["factor"] != first.meta["discrepancy"]["factor"]

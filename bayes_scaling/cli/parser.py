@@ -107,6 +107,14 @@ def _add_json_arg(p):
                    help="print one JSON object on stdout (with \"reliable\" and \"problems\") instead of text")
 
 
+def _add_intervals_arg(p):
+    p.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
+                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the data "
+                        "(the exact-law interval widened by a factor learned from the fitted data's own "
+                        "rolling-origin refits); 'exact-law' assumes the law is exact (parameter uncertainty "
+                        "and noise only) (default %(default)s)")
+
+
 def _add_constraint_args(p):
     p.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE...]",
                    help="hold parameters of the law at values instead of fitting them; repeatable "
@@ -224,11 +232,7 @@ def _predict_parser(sub):
     p.add_argument("--allow-unreliable", action="store_true",
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
                         "the output says so and the exit code is 3 (default: refuse it)")
-    p.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
-                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the data (the "
-                        "exact-law interval widened by a factor learned from the fitted data's own "
-                        "rolling-origin refits); 'exact-law' assumes the "
-                        "law is exact (parameter uncertainty and noise only) (default %(default)s)")
+    _add_intervals_arg(p)
     _add_json_arg(p)
 
 
@@ -278,11 +282,7 @@ def _backtest_parser(sub):
                         "(default %(default)s; coverage is always reported at 50%% and 90%%)")
     b.add_argument("--replicates", type=positive_int, default=200,
                    help="bootstrap replicates of each training fit (default %(default)s)")
-    b.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
-                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the data (the "
-                        "exact-law interval widened by a factor learned from the fitted data's own "
-                        "rolling-origin refits); 'exact-law' assumes the "
-                        "law is exact (parameter uncertainty and noise only) (default %(default)s)")
+    _add_intervals_arg(b)
     _add_nuts_args(b)
     _add_seed_arg(b, "the bootstrap or NUTS fits")
     _add_json_arg(b)

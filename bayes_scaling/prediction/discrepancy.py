@@ -45,6 +45,9 @@ Constants and choices, set a priori (none tuned on held-out data):
   less would test the law's parameters more than its form), and four cuts per axis give several
   distances between 0 and about half the data's span;
 * the two cut axes, compute and model size, are the two ways a ladder of runs is extended;
+* only cuts whose runs pass the package's own design checks are refitted (:func:`usable_cuts`; this
+  rule was added after the suite's first run showed a 2-size refit setting kappa, see
+  benchmarks/RESULTS.md);
 * least-squares refits, whatever objective the law was fitted with (see :func:`learn_discrepancy`).
 
 References:

@@ -23,6 +23,9 @@ from .summaries import summarize
 __all__ = ["predict_loss", "extrapolation_decades"]
 
 _ORDER = ("N", "D", "C", "U")
+# Width factors learned by predict_loss(data=...), by (data hash, law form, k): the refits take
+# seconds, and a loop of forecasts from one fit should not redo them.
+_LEARNED: dict = {}
 
 
 def _query_log10(q: dict, k: float) -> dict:
@@ -136,7 +139,17 @@ def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
                       "from, so the predictive intervals assume the law is exact; pass data= or "
                       "discrepancy=, or intervals='exact-law' to silence this", RuntimeWarning, stacklevel=3)
         return None, "exact-law"
-    return learn_discrepancy(data, type(law), flops_per_param_token=k), "discrepancy"
+    from ..data import data_hash
+
+    key = (data_hash(data), type(law), float(k))
+    if key in _LEARNED:
+        return _LEARNED[key], "discrepancy"
+    disc = learn_discrepancy(data, type(law), flops_per_param_token=k)
+    if disc.n_cuts:  # a fallback to factor 1 is not kept, so that its warning is given every time
+        if len(_LEARNED) >= 32:
+            _LEARNED.pop(next(iter(_LEARNED)))
+        _LEARNED[key] = disc
+    return disc, "discrepancy"
 
 
 def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, key=None,
