@@ -49,6 +49,12 @@ def _unflatten(cls, leaves):
     return obj
 
 
+
+def factorial(*levels) -> np.ndarray:
+    """Every combination of the given levels, one row per start (S, len(levels)), the last axis
+    varying fastest: the full-factorial start grids of the laws."""
+    return np.stack(np.meshgrid(*levels, indexing="ij"), axis=-1).reshape(-1, len(levels))
+
 class Law:
     """Base class of law forms; subclasses are registered as JAX pytrees (leaves = ``names``).
 
@@ -212,8 +218,7 @@ class Law:
         lo, hi = (np.asarray(b, dtype=np.float64) for b in cls.start_box())
         p = lo.size
         levels = max(2, int(np.floor(1000 ** (1.0 / p))))
-        axes = [np.linspace(lo[i], hi[i], levels) for i in range(p)]
-        return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, p)
+        return factorial(*(np.linspace(lo[i], hi[i], levels) for i in range(p)))
 
     @classmethod
     def coarse_grid(cls) -> np.ndarray:

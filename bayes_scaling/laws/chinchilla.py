@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Law
+from .base import Law, factorial
 
 __all__ = ["Chinchilla", "HOFFMANN_2022"]
 
@@ -112,8 +112,7 @@ class Chinchilla(Law):
         alphas = np.arange(0.0, 2.01, 0.5)
         es = np.arange(-1.0, 1.01, 0.5)
         abs_ = np.arange(0.0, 25.01, 5.0)
-        g = np.stack(np.meshgrid(es, abs_, abs_, alphas, alphas, indexing="ij"), axis=-1)
-        return g.reshape(-1, 5)
+        return factorial(es, abs_, abs_, alphas, alphas)
 
     @classmethod
     def start_grid(cls) -> np.ndarray:

@@ -60,7 +60,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Law
+from .base import Law, factorial
 
 __all__ = ["ComputeOnly"]
 
@@ -110,7 +110,7 @@ class ComputeOnly(Law):
     def start_grid(cls) -> np.ndarray:
         """120 starts: E x A_ref (the reducible loss at 1e20 FLOP) x alpha levels (see the module
         docstring), in (log E, log A, log alpha)."""
-        g = np.stack(np.meshgrid(_E_LEVELS, _A_LEVELS, _EXPONENTS, indexing="ij"), axis=-1).reshape(-1, 3)
+        g = factorial(_E_LEVELS, _A_LEVELS, _EXPONENTS)
         return _from_levels(g[:, 0], g[:, 1], g[:, 2])
 
     @classmethod
@@ -122,7 +122,7 @@ class ComputeOnly(Law):
     def coarse_grid(cls) -> np.ndarray:
         """8 starts for the bootstrap's basin search: E in {1, 2}, A_ref in {0.1, 1} nats, alpha in
         {0.05, 0.3}."""
-        g = np.stack(np.meshgrid((1.0, 2.0), (0.1, 1.0), (0.05, 0.3), indexing="ij"), axis=-1).reshape(-1, 3)
+        g = factorial((1.0, 2.0), (0.1, 1.0), (0.05, 0.3))
         return _from_levels(g[:, 0], g[:, 1], g[:, 2])
 
     @staticmethod

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Law
+from .base import Law, factorial
 from .chinchilla import Chinchilla
 
 __all__ = ["DataConstrained", "MUENNIGHOFF_2023"]
@@ -143,7 +143,7 @@ class DataConstrained(Law):
         lev = [np.array([-1.0, 0.0, 1.0]), np.array([0.0, 10.0, 20.0]), np.array([0.0, 10.0, 20.0]),
                np.log([0.15, 0.4, 1.0]), np.log([0.15, 0.4, 1.0]), np.log([3.0, 15.0, 75.0]),
                np.log([1.0, 5.0, 25.0])]
-        return np.stack(np.meshgrid(*lev, indexing="ij"), axis=-1).reshape(-1, len(lev))
+        return factorial(*lev)
 
     @classmethod
     def start_box(cls):

@@ -55,7 +55,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from .base import Law
+from .base import Law, factorial
 
 __all__ = ["Kaplan", "KAPLAN_2020"]
 
@@ -123,8 +123,7 @@ class Kaplan(Law):
         """225 starts: L_N, L_D in {1.5, 3, 6} nats at N = 1e9, D = 2e10; exponents in
         {0.03, 0.07, 0.15, 0.3, 0.5} (see the module docstring), in (log N_c, log D_c, log alpha_N,
         log alpha_D)."""
-        g = np.stack(np.meshgrid(_LEVELS, _LEVELS, _EXPONENTS, _EXPONENTS, indexing="ij"), axis=-1)
-        g = g.reshape(-1, 4)
+        g = factorial(_LEVELS, _LEVELS, _EXPONENTS, _EXPONENTS)
         return _from_levels(g[:, 0], g[:, 1], g[:, 2], g[:, 3], math.log(_N_REF), math.log(_D_REF))
 
     @classmethod
