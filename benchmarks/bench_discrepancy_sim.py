@@ -17,7 +17,7 @@ intervals come from the same fits. Coverage is averaged over datasets; the stand
 spread of the per-dataset coverages (the runs of one dataset share one fit).
 
 Usage: python benchmarks/bench_discrepancy_sim.py [--design compute|chinchilla] [--method bootstrap|nuts]
-           [--datasets 16] [--curvature 0 0.06] [--replicates 30] [--out NAME]
+           [--datasets 16] [--curvature 0 0.06] [--replicates 30] [--warmup 500 --samples 500] [--out NAME]
 Writes benchmarks/out/<NAME>.json (default bench_discrepancy_sim_<design>_<method>).
 """
 

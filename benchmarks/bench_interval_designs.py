@@ -234,11 +234,11 @@ def main():
                        [(f"{n} {by} > {thr:g}", lambda n=n: load_dev(n), by, thr, "chinchilla")
                         for n, by, thr in DEV_SPLITS]))
     if "sim" in args.parts:
-        for kind in ("compute, curvature sd=0", "compute, curvature sd=0.06", "chinchilla, law true"):
-            key = "compute=0" if "sd=0," in kind + "," else "compute=0.06" if "0.06" in kind else "chinchilla"
-            groups.append((f"simulated: {kind}",
-                           [(f"{kind} #{j}", lambda j=j, key=key: simulated(key, j)[0], *simulated(key, j)[1:])
-                            for j in range(args.datasets)]))
+        for kind, key in (("compute, curvature sd=0", "compute=0"), ("compute, curvature sd=0.06", "compute=0.06"),
+                          ("chinchilla, law true", "chinchilla")):
+            sims = [simulated(key, j) for j in range(args.datasets)]
+            groups.append((f"simulated: {kind}", [(f"{kind} #{j}", lambda s=s: s[0], *s[1:])
+                                                  for j, s in enumerate(sims)]))
     for title, splits in groups:
         results, t0 = [], time.perf_counter()
         for i, (label, make, by, thr, law) in enumerate(splits):

@@ -28,6 +28,12 @@ def test_widen_scales_log_distances_from_the_centre():
     lo, hi = widen(np.array([1.8, 1.9]), np.array([2.2, 2.1]), np.array([2.0, 2.0]), np.array([1.0, 2.0]))
     np.testing.assert_allclose(lo, [1.8, 2.0 * (1.9 / 2.0) ** 2], rtol=1e-12)
     np.testing.assert_allclose(hi, [2.2, 2.0 * (2.1 / 2.0) ** 2], rtol=1e-12)
+    # a centre outside the interval (a skewed mixture's narrow interval) is moved to its edge first
+    lo, hi = widen(2.1, 2.2, 2.0, 2.0)
+    assert lo == pytest.approx(2.1) and hi == pytest.approx(2.1 * (2.2 / 2.1) ** 2)
+    for bad in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="finite and > 0"):
+            widen(1.8, 2.2, 2.0, bad)
 
 
 def test_predict_loss_says_which_kind_of_interval_and_applies_the_factor():
@@ -56,7 +62,7 @@ def test_predict_loss_says_which_kind_of_interval_and_applies_the_factor():
 def test_learned_factor_is_near_one_when_the_law_holds_and_grows_with_a_bend():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        exact = [learn_discrepancy(_data(j), ComputeLaw) for j in range(6)]
+        exact = [learn_discrepancy(_data(j), ComputeLaw) for j in range(16)]
         bent = [learn_discrepancy(_data(j, curvature=0.06), ComputeLaw) for j in range(6)]
     assert all(d.n_cuts == 4 and d.n_scored > 0 for d in exact)  # compute cuts only: the law does not read N
     assert all(c["axis"] == "compute" for d in bent for c in d.cuts)
@@ -127,3 +133,16 @@ def test_predict_loss_learns_the_factor_once_per_data_and_law(monkeypatch):
     assert len(calls) == 2  # the second forecast from the same data reused the learned factor
     assert first.meta["discrepancy"] == second.meta["discrepancy"]
     assert other.meta["discrepancy"]["factor"] != first.meta["discrepancy"]["factor"]
+
+
+def test_nothing_learned_means_exact_law_intervals_said_so():
+    # 7 runs: no internal cut keeps enough points to refit the law, so no factor can be learned
+    small = bs.from_arrays(N[:7], D[:7], np.asarray(TRUE.loss(C[:7])) * np.exp(0.003 * np.sin(np.arange(7))))
+    law = ComputeLaw(E=np.full(4, 1.7), A=np.full(4, 1000.0), alpha=np.full(4, 0.15))
+    with pytest.warns(RuntimeWarning, match="no internal cut"):
+        assert learn_discrepancy(small, ComputeLaw).n_cuts == 0
+    with pytest.warns(RuntimeWarning, match="no internal cut"):
+        t = predict_loss(law, N=N[10], D=D[10], sigma=np.full(4, 0.01), data=small)
+    assert t.meta["intervals"] == "exact-law" and float(t["width_factor"]) == 1.0
+    with pytest.raises(ValueError, match="finite and > 0"):
+        predict_loss(law, N=N[10], D=D[10], sigma=np.full(4, 0.01), discrepancy=Discrepancy(float("nan")))

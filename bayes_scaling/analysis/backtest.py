@@ -218,12 +218,14 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
         pooled.extend(step_rows if pool else [])
         steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),
                       "n_holdout": int(test[i].sum()), **info, "pooled": pool,
+                      "intervals": None if method == "point" else "discrepancy" if disc else "exact-law",
                       "discrepancy": None if disc is None else disc.summary(),
                       **_summaries(step_rows, method if pool else "point")})
     excluded = [s["threshold"] for s in steps if not s["pooled"]]
     meta = {"method": method, "by": by, "law": spec.name, "law_spec": describe(spec), "data": data.label,
             "n_total": data.n, "flops_per_param_token": float(k),
-            "intervals": None if method == "point" else intervals,
+            "intervals": None if method == "point" else
+            "discrepancy" if any(s["discrepancy"] for s in steps) else "exact-law",
             **_summaries(rows, method), **_coverage(pooled, method), "excluded_steps": excluded}
     if method == "bootstrap":
         meta["replicates"] = int(replicates)
@@ -241,7 +243,8 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
 def _learn(train_data, spec, k):
     from ..prediction.discrepancy import learn_discrepancy
 
-    return learn_discrepancy(train_data, spec, flops_per_param_token=k)
+    disc = learn_discrepancy(train_data, spec, flops_per_param_token=k)
+    return disc if disc.n_cuts else None  # nothing learned (warned): exact-law intervals, said so
 
 
 def _poolable(info) -> bool:

@@ -49,9 +49,13 @@ def _print(args, table) -> None:
         print(table.format([c for c in _ROWS if c in table.columns]))
     cov = m["coverage"]
     if m["intervals"] is not None:
-        print(f"intervals: {m['intervals']}" + (" (allowing for the law's discrepancy beyond the data: widened by "
-              "a factor learned from each training set's rolling-origin refits; exact_law_* columns hold the intervals that assume the law is "
-              "exact)" if m["intervals"] == "discrepancy" else " (they assume the law is exact)"))
+        factor = (m.get("discrepancy") or {}).get("factor")
+        by = f"{factor:.3g}x" if factor else "a factor"
+        note = (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}, "
+                "learned from each training set's rolling-origin refits; exact_law_* columns hold the "
+                "intervals that assume the law is exact)") if m["intervals"] == "discrepancy" else \
+            " (they assume the law is exact)"
+        print(f"intervals: {m['intervals']}{note}")
     print(f"mean |relative error| {m['mean_abs_rel_error']:.4f}, max {m['max_abs_rel_error']:.4f}, "
           f"mean signed {m['mean_rel_error']:+.4f}")
     if cov is None and m["method"] != "point":

@@ -8,8 +8,8 @@ Shape of the report (``--json``)::
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
-     "loss": [{<the law's inputs>, "estimate", "lower", "upper", "predictive_lower",
-               "predictive_upper", "extrapolation_decades"}, ...],
+     "loss": [{<the law's inputs and the given N, D, C, U>, "estimate", "lower", "upper", "predictive_lower",
+               "predictive_upper", "width_factor", "extrapolation_decades"}, ...],
      "target": null | {"loss", "reachable_probability", "compute": IV, "N_opt": IV, "D_opt": IV,
                        "prob_reach": [{"compute", "probability"}, ...]}}
 
@@ -69,12 +69,15 @@ def _loss(P, src, at, level, k, intervals) -> tuple[list[dict], dict]:
     disc = None
     if intervals == "discrepancy" and src.sigma is not None and src.observed:
         disc = P.learn_discrepancy(src.data, src.spec or type(src.law), flops_per_param_token=k)
+    learned = disc is None or disc.n_cuts > 0  # a fallback to factor 1 (warned) is an exact-law interval
     table = P.predict_loss(src.law, **named, sigma=src.sigma, nu=src.nu, level=level, data=src.data,
                            flops_per_param_token=k, intervals=intervals if src.sigma is not None and
-                           src.observed else "exact-law", discrepancy=disc)
+                           src.observed and learned else "exact-law", discrepancy=disc if learned else None)
     kind = table.meta["intervals"]
     if kind == "exact-law" and intervals == "discrepancy":
-        kind = "exact-law (no observed losses in the source to learn the discrepancy from)"
+        kind = ("exact-law (no internal refit of the source's data could be used to learn the width factor)"
+                if src.observed and src.sigma is not None else
+                "exact-law (no observed losses in the source to learn the discrepancy from)")
     return table.to_records(), {"intervals": kind, "discrepancy": table.meta["discrepancy"]}
 
 

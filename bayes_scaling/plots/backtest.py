@@ -62,6 +62,7 @@ def backtest_from_fit(fit, runs, *, level: float = 0.9, flops_per_param_token: f
             coverage[str(lv)] = float(np.mean((lo <= test.loss) & (test.loss <= hi)))
     err = np.array([(r["predicted"] - r["loss"]) / r["loss"] for r in rows])
     return {"rows": rows, "method": fit.method, "law": type(fit.law).name, "coverage": coverage or None,
+            "intervals": t.meta["intervals"], "discrepancy": t.meta["discrepancy"],
             "mean_abs_rel_error": float(np.mean(np.abs(err))), "n_holdout": len(rows),
             "n_train": None if fit.data is None else fit.data.n, "source": fit.name,
             "problems": list(fit.problems)}

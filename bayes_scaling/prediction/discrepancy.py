@@ -100,9 +100,17 @@ class Discrepancy(NamedTuple):
 
 
 def widen(lower, upper, centre, factor):
-    """An interval of loss widened ``factor`` times around ``centre`` on the log scale."""
-    c = np.log(centre)
-    return np.exp(c + factor * (np.log(lower) - c)), np.exp(c + factor * (np.log(upper) - c))
+    """An interval of loss widened ``factor`` (finite, > 0) times around ``centre`` on the log scale.
+
+    The centre is first moved into [lower, upper] (a skewed mixture's narrow central interval can
+    miss the law's median), so the result always contains the original interval when factor >= 1.
+    """
+    f = np.asarray(factor, dtype=np.float64)
+    if not (np.all(np.isfinite(f)) and np.all(f > 0)):
+        raise ValueError(f"the width factor must be finite and > 0; got {factor!r}")
+    lo, hi = np.log(lower), np.log(upper)
+    c = np.clip(np.log(centre), lo, hi)
+    return np.exp(c + f * (lo - c)), np.exp(c + f * (hi - c))
 
 
 def _cut_masks(data, spec, fractions, k):
@@ -140,7 +148,6 @@ def usable_cuts(data, spec, fractions=CUT_FRACTIONS, flops_per_param_token: floa
     from a fit the package would not trust is no evidence about the law's form.
     """
     from ..analysis.regions import check_regions
-    from ..reliability import check_design
 
     masks = _cut_masks(data, spec, fractions, flops_per_param_token)
     if not masks:
@@ -149,8 +156,19 @@ def usable_cuts(data, spec, fractions=CUT_FRACTIONS, flops_per_param_token: floa
         warnings.simplefilter("ignore")
         reasons = check_regions(data, [a for a, _ in masks], np.stack([m for _, m in masks]), law=spec,
                                 on_invalid="skip")
-    return [(axis, m) for (axis, m), r in zip(masks, reasons)
-            if r is None and not check_design(data.subset(m), spec)]
+    return [(axis, m) for (axis, m), r in zip(masks, reasons) if r is None and _trusted(data, m, spec)]
+
+
+def _trusted(data, mask, spec) -> bool:
+    """Whether the package's design checks pass on the runs in ``mask`` (False if they are not even
+    a valid dataset, e.g. fewer than 6 runs)."""
+    from ..data import DataError
+    from ..reliability import check_design
+
+    try:
+        return not check_design(data.subset(mask), spec)
+    except DataError:
+        return False
 
 
 def _residual_sd(r, n_free):
@@ -231,4 +249,8 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     cuts = tuple({"axis": a, "n_fit": n, "n_scored": int(r.size), "mean_error": float(np.mean(r)),
                   "rms_z": float(np.sqrt(np.mean(z * z)))} for a, n, r, z in errors)
     factor = math.sqrt(float(np.mean([np.mean(z * z) for *_, z in errors])))
+    if not (math.isfinite(factor) and factor > 0):  # e.g. refits that interpolate exactly (s = 0)
+        warnings.warn(f"discrepancy: the internal refits give no usable width factor ({factor}); the "
+                      "intervals assume the law is exact", RuntimeWarning, stacklevel=2)
+        return Discrepancy(1.0)
     return Discrepancy(factor, len(errors), int(sum(e[2].size for e in errors)), cuts)

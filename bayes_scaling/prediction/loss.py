@@ -133,6 +133,7 @@ def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
     if discrepancy is not None:
         if not isinstance(discrepancy, Discrepancy):
             raise ValueError(f"discrepancy must be a Discrepancy (learn_discrepancy); got {type(discrepancy)}")
+        widen(1.0, 1.0, 1.0, discrepancy.factor)  # a finite factor > 0, or a ValueError here
         return discrepancy, "discrepancy"
     if getattr(data, "loss", None) is None:
         warnings.warn("predict_loss: no fitted data (a Dataset with losses) to learn the law discrepancy "
@@ -145,10 +146,11 @@ def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
     if key in _LEARNED:
         return _LEARNED[key], "discrepancy"
     disc = learn_discrepancy(data, type(law), flops_per_param_token=k)
-    if disc.n_cuts:  # a fallback to factor 1 is not kept, so that its warning is given every time
-        if len(_LEARNED) >= 32:
-            _LEARNED.pop(next(iter(_LEARNED)))
-        _LEARNED[key] = disc
+    if not disc.n_cuts:  # nothing learned (warned): the intervals are the exact-law ones, and say so
+        return None, "exact-law"  # not kept, so that the warning is given every time
+    if len(_LEARNED) >= 32:
+        _LEARNED.pop(next(iter(_LEARNED)))
+    _LEARNED[key] = disc
     return disc, "discrepancy"
 
 
