@@ -50,7 +50,7 @@ def _print(args, table) -> None:
     cov = m["coverage"]
     if m["intervals"] is not None:
         factor = (m.get("discrepancy") or {}).get("factor")
-        by = f"{factor:.3g}x" if factor else "a factor"
+        by = f"{factor:.2f}x" if factor else "by a factor"
         note = (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}, "
                 "learned from each training set's rolling-origin refits; exact_law_* columns hold the "
                 "intervals that assume the law is exact)") if m["intervals"] == "discrepancy" else \
