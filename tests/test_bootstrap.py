@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from compute_law import ComputeLaw
+
 import bayes_scaling as bs
 from bayes_scaling import artifacts, cli, devices
 from bayes_scaling.summary import summarize_law
@@ -324,25 +326,13 @@ def test_bootstrap_fits_vmaps_over_masks_in_one_program(example, example_boot):
 # ------------------------------------------------------------------------------ other law specs
 
 
-class ComputePower(bs.Law):
-    """A compute-only law defined only here: L(C) = E + A C^-alpha (inputs ("C",), all positive)."""
-
-    name = "test_compute_power"
-    names = ("E", "A", "alpha")
-    inputs = ("C",)
-    support = {"E": "positive", "A": "positive", "alpha": "positive"}
-
-    def log_loss_from_logs(self, logC):
-        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
+class ComputePower(ComputeLaw):
+    """The compute-only test law L(C) = E + A C^-alpha with this module's wider start box."""
 
     @classmethod
     def start_box(cls):
         # (log E, log A, log alpha)
         return np.array([-1.0, 0.0, -3.0]), np.array([1.5, 20.0, 0.0])
-
-    @classmethod
-    def plausible_bounds(cls):
-        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
 
 
 COMPUTE_TRUTH = ComputePower(E=1.8, A=2000.0, alpha=0.2)

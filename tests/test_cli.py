@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from compute_law import ComputeLaw
+
 from bayes_scaling import HOFFMANN_2022, cli, laws
-from bayes_scaling.laws import Law
 
 HOFF_PARAMS = "E=1.69,A=406.4,B=410.7,alpha=0.34,beta=0.28"
 BIN = Path(sys.executable).parent
@@ -23,16 +23,11 @@ SCRIPT = BIN / "bayes-scaling"
 HEAVY = ("numpyro", "arviz", "matplotlib")
 
 
-class PowerC(Law):
-    """A compute-only test law, L(C) = E + A C^-alpha."""
+class PowerC(ComputeLaw):
+    """The compute-only test law L(C) = E + A C^-alpha, registered under its own name, with its own
+    start box and bounds."""
 
     name = "cli-test-power"
-    names = ("E", "A", "alpha")
-    inputs = ("C",)
-    support = {"E": "positive", "A": "positive", "alpha": "positive"}
-
-    def log_loss_from_logs(self, logC):
-        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
 
     @classmethod
     def start_box(cls):

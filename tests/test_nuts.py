@@ -13,12 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 import pytest
+from compute_law import ComputeLaw
 from conftest import shared_path
 
 import bayes_scaling as bs
 from bayes_scaling import nuts
 from bayes_scaling.artifacts import import_arviz
-from bayes_scaling.laws import Chinchilla, Constrained, Law, describe
+from bayes_scaling.laws import Chinchilla, Constrained, describe
 from bayes_scaling.posterior import diagnostics, engine
 from bayes_scaling.posterior.numpyro_model import resolve_priors
 from bayes_scaling.posterior.potential import potential, potential_numpyro
@@ -377,29 +378,19 @@ def test_chains_laid_out_over_four_forced_host_devices_sample_the_same_posterior
 # ------------------------------------------------------------------------------------ other laws
 
 
-class ComputePower(Law):
-    """A compute-only law, L(C) = E + A C^-alpha, defined here only (not registered).
+class ComputePower(ComputeLaw):
+    """The compute-only test law L(C) = E + A C^-alpha, not registered.
 
     Its posterior samples the reducible term at the data's centre, ``A_c = A C_c^-alpha``, as a
     stand-in site for A (as Chinchilla does), so the draws must also carry A as a deterministic site.
     """
 
     name = "compute-power-test"
-    names = ("E", "A", "alpha")
-    inputs = ("C",)
-    support = {"E": "positive", "A": "positive", "alpha": "positive"}
     site_of = {"A": "A_c"}
-
-    def log_loss_from_logs(self, logC):
-        return jnp.logaddexp(jnp.log(self.E), jnp.log(self.A) - self.alpha * logC)
 
     @classmethod
     def start_box(cls):
         return np.array([-1.0, 0.0, np.log(0.05)]), np.array([1.0, 20.0, 0.0])
-
-    @classmethod
-    def plausible_bounds(cls):
-        return np.array([-8.0, -10.0, np.log(1e-3)]), np.array([4.0, 40.0, np.log(3.0)])
 
     @classmethod
     def default_priors(cls):
