@@ -18,13 +18,16 @@ __all__ = ["plot_isoflop", "budget_groups"]
 
 
 def budget_groups(C, *, tol_decades: float = 0.05, min_runs: int = 3) -> tuple[list[np.ndarray], int]:
-    """``(groups, n_left_out)``: index arrays of runs sharing a budget, and how many runs were in
-    budgets with fewer than ``min_runs`` runs."""
+    """``(groups, n_left_out)``: index arrays of runs sharing a budget (each in increasing C), and
+    how many runs were in budgets with fewer than ``min_runs`` runs. The clustering is
+    :func:`bayes_scaling.analysis.isoflop.budget_groups`' (a new budget where sorted C jumps by more
+    than ``tol_decades``)."""
+    from ..analysis.isoflop import budget_groups as cluster
+
     C = np.asarray(C, dtype=np.float64)
+    group, _, _ = cluster(C, tol=10.0 ** tol_decades - 1.0)
     order = np.argsort(C, kind="stable")
-    logc = np.log10(C[order])
-    cuts = np.nonzero(np.diff(logc) > tol_decades)[0] + 1
-    groups = [g for g in np.split(order, cuts)]
+    groups = [order[group[order] == g] for g in range(int(group.max()) + 1)]
     kept = [g for g in groups if g.size >= min_runs]
     return kept, int(sum(g.size for g in groups if g.size < min_runs))
 
