@@ -264,6 +264,7 @@ def _law_inputs(data, spec, rows):
 
 def _predict_rows(data, fits, j, test, threshold, k, disc, train):
     from ..prediction import predict_loss
+    from ..prediction.discrepancy import widen
 
     law, sigma, nu = fits.region(j)
     query = _law_inputs(data, fits.spec, test)
@@ -275,13 +276,15 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train):
         t = predict_loss(law, **query, level=0.9, data=train_data, flops_per_param_token=k)
         factor = np.full(N.shape, np.nan)
     else:
-        for prefix, kind in (("", "discrepancy" if disc is not None else "exact-law"), ("exact_law_", "exact-law")):
-            for lv in LEVELS:
-                t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data, intervals=kind,
-                                 discrepancy=disc, flops_per_param_token=k)
-                kinds[prefix][lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
-            if prefix == "":
-                factor = np.asarray(t["width_factor"])
+        # the exact-law intervals once per level; the default ones are them widened (as predict_loss does)
+        f = 1.0 if disc is None else float(disc.factor)
+        for lv in LEVELS:
+            t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data, intervals="exact-law",
+                             flops_per_param_token=k)
+            lo, hi = np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"])
+            kinds["exact_law_"][lv] = (lo, hi)
+            kinds[""][lv] = (lo, hi) if disc is None else widen(lo, hi, np.asarray(t["estimate"]), f)
+        factor = np.full(N.shape, f)
     pred = np.asarray(t["estimate"])
     ext = np.asarray(t["extrapolation_decades"])
     return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
