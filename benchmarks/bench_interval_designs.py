@@ -122,11 +122,11 @@ def internal_errors(train, spec, k=6.0):
     return out
 
 
-def learn(errs):
-    """Each candidate's learned quantities from the internal errors."""
+def learn(errs, kappa):
+    """Each candidate's learned quantities from the internal errors (kappa: the package's own
+    width factor, :func:`bayes_scaling.prediction.learn_discrepancy`)."""
     if not errs:
         return {"kappa": 1.0, "tau": 0.0, "both": (1.0, 0.0), "slope": (0.0, 0.0)}
-    kappa = float(np.sqrt(np.mean([np.mean(e["r"] ** 2 / (e["s2"] + np.diag(e["V"]))) for e in errs])))
 
     def loglik(k, tau):
         ll = 0.0
@@ -186,7 +186,9 @@ def one_split(label, data, by, thr, method, seed, law="chinchilla", replicates=1
                         **({"above_compute": thr} if by == "compute" else {"above_params": thr}), **kw)
     train_mask, _ = bt.holdout_masks(data, thr, by=by)
     train = data.subset(train_mask)
-    learned = learn(internal_errors(train, spec))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        learned = learn(internal_errors(train, spec), dm.learn_discrepancy(train, spec).factor)
     rows = t.rows
     test_reach = reach(np.array([r["N"] for r in rows]), np.array([r["D"] for r in rows]), train.N, train.D)
     y = np.array([r["loss"] for r in rows])
