@@ -16,8 +16,13 @@ interval, ((u - l) + 20 max(l - y, 0) + 20 max(y - u, 0)) / y (Gneiting & Rafter
 divided by y), and the mean |relative error| of the point prediction. Nothing here is tuned on the
 held-out points.
 
+With ``--intervals averaged`` the ``discrepancy`` kind holds the law-form averaged intervals
+(bayes_scaling.prediction.averaging: Chinchilla's and Kaplan's forms, leave-future-out stacking
+weights, a learned width factor) and their point prediction; ``widen-1.5x`` is left out there (its
+centre would be the averaged one, not the exact-law estimate the issue's baseline widens).
+
 Usage: python benchmarks/bench_backtest_suite.py [--methods bootstrap nuts] [--replicates 200]
-           [--chains 4 --warmup 500 --samples 500] [--splits 0 1 ...]
+           [--chains 4 --warmup 500 --samples 500] [--splits 0 1 ...] [--intervals discrepancy|averaged]
 Writes benchmarks/out/bench_backtest_suite.json and prints markdown tables.
 """
 
@@ -93,17 +98,21 @@ def run_split(i, method, args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = bt.backtest(ds, **({"above_compute": thr} if by == "compute" else {"above_params": thr}),
-                            method=method, key=jax.random.key(args.seed), **kw)
+                            method=method, key=jax.random.key(args.seed), intervals=args.intervals, **kw)
     wall = time.perf_counter() - t0
     rows = table.rows
     res = {"split": f"{name} {by} > {thr:g}", "method": method, "n": len(rows), "wall_s": wall,
-           "fit": table.meta["fit"], "learned": table.meta["discrepancy"],
+           "fit": table.meta["fit"], "learned": table.meta["averaging"] or table.meta["discrepancy"],
            "warnings": sorted({str(w.message)[:200] for w in caught}), "rows": rows}
-    for kind in KINDS:
+    for kind in kinds(args):
         ev = evaluate(rows, kind)
         res[kind] = {k: float(np.mean(v)) for k, v in ev.items()}
         res[kind]["_raw"] = {k: v.tolist() for k, v in ev.items()}
     return res
+
+
+def kinds(args) -> tuple:
+    return KINDS if args.intervals == "discrepancy" else KINDS[:2]
 
 
 def pooled(results, kind) -> dict:
@@ -125,6 +134,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--splits", type=int, nargs="*", default=list(range(len(SPLITS))))
     ap.add_argument("--out", default="bench_backtest_suite")
+    ap.add_argument("--intervals", choices=["discrepancy", "averaged"], default="discrepancy")
     args = ap.parse_args()
 
     out = {"environment": environment(), "settings": vars(args), "results": [], "pooled": {}}
@@ -134,10 +144,10 @@ def main():
             r = run_split(i, method, args)
             results.append(r)
             print(f"{method:9s} {r['split']:36s} n={r['n']:2d} kappa={r['learned']['factor']:.3f} "
-                  + " ".join(f"{k}: cov90 {r[k]['cov90']:.2f} score {r[k]['score']:.4f}" for k in KINDS)
+                  + " ".join(f"{k}: cov90 {r[k]['cov90']:.2f} score {r[k]['score']:.4f}" for k in kinds(args))
                   + f" ({r['wall_s']:.0f} s)", flush=True)
         out["results"].extend(results)
-        out["pooled"][method] = {kind: pooled(results, kind) for kind in KINDS}
+        out["pooled"][method] = {kind: pooled(results, kind) for kind in kinds(args)}
         write_json(args.out, out)
     print("\n| method | intervals | points | pooled 50% | pooled 90% | split-average 90% | worst split 90% "
           "| mean rel. interval score | mean abs rel. error |")
@@ -152,7 +162,8 @@ def main():
     for r in out["results"]:
         print(f"| {r['split']} | {r['method']} | {r['n']} | {r['learned']['factor']:.3f} "
               f"| {r['exact-law']['cov90']:.2f} | {r['discrepancy']['cov50']:.2f} / {r['discrepancy']['cov90']:.2f} "
-              f"| {r['exact-law']['score']:.4f} | {r['discrepancy']['score']:.4f} | {r['widen-1.5x']['score']:.4f} "
+              f"| {r['exact-law']['score']:.4f} | {r['discrepancy']['score']:.4f} "
+              f"| {r['widen-1.5x']['score'] if 'widen-1.5x' in r else float('nan'):.4f} "
               f"| {r['exact-law']['abs_err']:.4f} |")
 
 

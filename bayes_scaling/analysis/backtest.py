@@ -29,15 +29,18 @@ import math
 import warnings
 from typing import Sequence
 
+import jax.numpy as jnp
 import numpy as np
 
 from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset
 from ..laws import describe, resolve
 from ..tables import Table
+from .compare import label_of
 from .region_fits import fit_regions
 from .regions import check_regions
 
-__all__ = ["backtest", "rolling_backtest", "holdout_masks", "default_thresholds", "BACKTEST_COLUMNS"]
+__all__ = ["backtest", "rolling_backtest", "holdout_masks", "default_thresholds", "averaged_forms",
+           "BACKTEST_COLUMNS"]
 
 LEVELS = (0.5, 0.9)
 
@@ -104,11 +107,16 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         key: PRNG key (bootstrap, nuts).
         replicates: bootstrap replicates.
         flops_per_param_token: k in C = k N D.
-        intervals: which predictive intervals fill ``lower_*``/``upper_*``/``in_*`` and the
-            coverage: "discrepancy" (default; the exact-law intervals widened by a factor learned from
-            the training runs' own rolling-origin refits, :mod:`bayes_scaling.prediction.discrepancy`)
-            or "exact-law" (parameter uncertainty and noise only). The other kind is always in the
-            ``exact_law_*`` columns (the exact-law intervals) for comparison.
+        intervals: which predictive intervals (and point prediction) fill ``predicted``,
+            ``lower_*``/``upper_*``/``in_*`` and the coverage: "discrepancy" (default; the exact-law
+            intervals widened by a factor learned from the training runs' own rolling-origin refits,
+            :mod:`bayes_scaling.prediction.discrepancy`), "exact-law" (parameter uncertainty and
+            noise only) or "averaged" (law-form averaging: for Chinchilla's and Kaplan's forms both
+            are fitted by ``method`` and their predictives mixed with leave-future-out stacking
+            weights and widened by a learned factor, :mod:`bayes_scaling.prediction.averaging`; for
+            any other law, as "discrepancy"; not the default: on the development splits it lowered
+            the interval score for the bootstrap but not for NUTS, benchmarks/RESULTS.md). The
+            exact-law intervals of ``law`` are always in the ``exact_law_*`` columns for comparison.
         **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
 
     Returns:
@@ -195,37 +203,46 @@ def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
 
 def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_per_param_token, rolling,
          horizon="all", intervals="discrepancy", **fit_kwargs):
-    from ..prediction.discrepancy import INTERVAL_KINDS
+    from ..prediction.discrepancy import BACKTEST_INTERVAL_KINDS
 
-    if intervals not in INTERVAL_KINDS:
-        raise ValueError(f"intervals must be one of {INTERVAL_KINDS}; got {intervals!r}")
+    if intervals not in BACKTEST_INTERVAL_KINDS:
+        raise ValueError(f"intervals must be one of {BACKTEST_INTERVAL_KINDS}; got {intervals!r}")
     k = flops_per_param_token
     pairs = [holdout_masks(data, t, by=by, upper=u, flops_per_param_token=k) for t, u in zip(thresholds, uppers)]
     labels = [f"{'C' if by == 'compute' else 'N'} <= {t:.4g}" for t in thresholds]
     train = np.stack([p[0] for p in pairs])
     test = np.stack([p[1] for p in pairs])
     ok, skipped = _screen(data, thresholds, labels, train, test, by=by, k=k, rolling=rolling, spec=spec)
-    fits = fit_regions(data, train[ok], method=method, key=key, replicates=replicates, law=spec, **fit_kwargs)
+    forms = averaged_forms(spec) if intervals == "averaged" else (spec,)
+    fits = [fit_regions(data, train[ok], method=method, key=key, replicates=replicates, law=f, **fit_kwargs)
+            for f in forms]
     rows, steps, pooled = [], [], []
     for j, i in enumerate(ok):
-        disc = None
-        if method != "point" and intervals == "discrepancy":
-            disc = _learn(data.subset(train[i]), spec, k)
-        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k, disc, train[i])
+        disc = stack = None
+        train_data = data.subset(train[i])
+        if len(forms) > 1:
+            stack = _stack(train_data, forms, k)
+        elif method != "point" and intervals in ("discrepancy", "averaged"):
+            disc = _learn(train_data, spec, k)
+        step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k, disc, train[i], stack)
         rows.extend(step_rows)
-        info = dict(fits.info[j])
-        pool = _poolable(info)
+        info = dict(fits[0].info[j])
+        pool = all(_poolable(f.info[j]) for f in fits)
         pooled.extend(step_rows if pool else [])
+        kind = None if method == "point" else "averaged" if stack else "discrepancy" if disc else "exact-law"
         steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),
-                      "n_holdout": int(test[i].sum()), **info, "pooled": pool,
-                      "intervals": None if method == "point" else "discrepancy" if disc else "exact-law",
+                      "n_holdout": int(test[i].sum()), **info, "pooled": pool, "intervals": kind,
                       "discrepancy": None if disc is None else disc.summary(),
+                      "averaging": None if stack is None else
+                      {**stack.summary(), "fits": {lab: dict(f.info[j]) for lab, f in zip(stack.laws, fits)}},
                       **_summaries(step_rows, method if pool else "point")})
     excluded = [s["threshold"] for s in steps if not s["pooled"]]
+    kinds = {s["intervals"] for s in steps}
     meta = {"method": method, "by": by, "law": spec.name, "law_spec": describe(spec), "data": data.label,
             "n_total": data.n, "flops_per_param_token": float(k),
             "intervals": None if method == "point" else
-            "discrepancy" if any(s["discrepancy"] for s in steps) else "exact-law",
+            next((x for x in ("averaged", "discrepancy") if x in kinds), "exact-law"),
+            "averaged_laws": [label_of(f) for f in forms] if len(forms) > 1 else None,
             **_summaries(rows, method), **_coverage(pooled, method), "excluded_steps": excluded}
     if method == "bootstrap":
         meta["replicates"] = int(replicates)
@@ -234,10 +251,31 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
     else:
         meta.update({"threshold": float(thresholds[0]), "n_train": steps[0]["n_train"],
                      "n_holdout": steps[0]["n_holdout"], "fit": {k_: v for k_, v in steps[0].items()
-                                                                  if k_ in fits.info[0] or k_ == "pooled"},
-                     "discrepancy": steps[0]["discrepancy"]})
+                                                                  if k_ in fits[0].info[0] or k_ == "pooled"},
+                     "discrepancy": steps[0]["discrepancy"], "averaging": steps[0]["averaging"]})
     _warn_fit(method, steps)
+    for f in fits[1:]:  # the other forms' own fit problems, named by form
+        _warn_fit(method, [{"threshold": s["threshold"], **fi, "pooled": s["pooled"]}
+                           for s, fi in zip(steps, f.info)], form=label_of(f.spec))
     return Table.from_rows(rows, columns=BACKTEST_COLUMNS, meta=meta)
+
+
+def averaged_forms(spec) -> tuple:
+    """The law forms averaged for ``spec`` by default: the forms of
+    :data:`~bayes_scaling.prediction.averaging.AVERAGED_LAWS` when ``spec`` is one of them
+    (unconstrained), ``spec`` first; otherwise ``spec`` alone (its width factor)."""
+    from ..prediction.averaging import AVERAGED_LAWS
+
+    label = label_of(spec)
+    if label not in AVERAGED_LAWS:
+        return (spec,)
+    return (spec,) + tuple(resolve(name) for name in AVERAGED_LAWS if name != label)
+
+
+def _stack(train_data, forms, k):
+    from ..prediction.averaging import learn_stacking
+
+    return learn_stacking(train_data, forms, flops_per_param_token=k)
 
 
 def _learn(train_data, spec, k):
@@ -262,19 +300,29 @@ def _law_inputs(data, spec, rows):
     return out
 
 
-def _predict_rows(data, fits, j, test, threshold, k, disc, train):
+def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
     from ..prediction import predict_loss
     from ..prediction.discrepancy import widen
 
-    law, sigma, nu = fits.region(j)
-    query = _law_inputs(data, fits.spec, test)
+    law, sigma, nu = fits[0].region(j)
+    query = _law_inputs(data, fits[0].spec, test)
     N, D, obs = query["N"], query["D"], data.loss[test]
     train_data = data.subset(train)
     nan = (np.full(N.shape, np.nan), np.full(N.shape, np.nan))
     kinds = {"": {lv: nan for lv in LEVELS}, "exact_law_": {lv: nan for lv in LEVELS}}
-    if fits.method == "point":
+    if fits[0].method == "point":
         t = predict_loss(law, **query, level=0.9, data=train_data, flops_per_param_token=k)
         factor = np.full(N.shape, np.nan)
+    elif stack is not None:
+        # exact-law intervals of the first form; the default ones from the stacked mixture of all forms
+        for lv in LEVELS:
+            t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data, intervals="exact-law",
+                             flops_per_param_token=k)
+            kinds["exact_law_"][lv] = (np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"]))
+        lo_hi = _stacked_bounds(data, fits, j, test, stack, k)
+        for lv in LEVELS:
+            kinds[""][lv] = lo_hi[lv][:2]
+        factor = np.full(N.shape, float(stack.factor))
     else:
         # the exact-law intervals once per level; the default ones are them widened (as predict_loss does)
         f = 1.0 if disc is None else float(disc.factor)
@@ -285,11 +333,38 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train):
             kinds["exact_law_"][lv] = (lo, hi)
             kinds[""][lv] = (lo, hi) if disc is None else widen(lo, hi, np.asarray(t["estimate"]), f)
         factor = np.full(N.shape, f)
-    pred = np.asarray(t["estimate"])
+    pred = np.asarray(t["estimate"]) if stack is None else _stacked_centre(data, fits, j, test, stack, k)
     ext = np.asarray(t["extrapolation_decades"])
     return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
                  {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
                  ext[i], factor[i]) for i in range(N.size)]
+
+
+def _form_log_mu(data, fits, j, test, k):
+    """Per form: (log loss of its samples at the held-out runs (S, P), sigma, nu)."""
+    from ..laws import inputs_for
+    from ..prediction._core import _log_loss_inputs, _mapped
+
+    out = []
+    for f in fits:
+        law, sigma, nu = f.region(j)
+        xs = inputs_for(f.spec, **_law_inputs(data, f.spec, test), flops_per_param_token=k)
+        mu = np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(x, dtype=jnp.float64) for x in xs)))
+        out.append((mu.reshape((-1, mu.shape[-1])), sigma, nu))
+    return out
+
+
+def _stacked_centre(data, fits, j, test, stack, k):
+    mus = _form_log_mu(data, fits, j, test, k)
+    c = sum(w * np.log(np.median(np.exp(mu), axis=0)) for w, (mu, _, _) in zip(stack.weights, mus) if w > 0)
+    return np.exp(c / sum(w for w in stack.weights if w > 0))
+
+
+def _stacked_bounds(data, fits, j, test, stack, k):
+    from ..prediction.averaging import stacked_interval
+
+    mus, sigmas, nus = zip(*_form_log_mu(data, fits, j, test, k))
+    return {lv: stacked_interval(mus, sigmas, nus, stack.weights, lv, stack.factor) for lv in LEVELS}
 
 
 def _row(threshold, N, D, k, obs, pred, bounds, ext, factor) -> dict:
@@ -328,22 +403,24 @@ def _summaries(rows, method) -> dict:
     }
 
 
-def _warn_fit(method, steps):
+def _warn_fit(method, steps, form=None):
+    of = "" if form is None else f" ({form}, an averaged form)"
     if method == "point":
         bad = [s["threshold"] for s in steps if not s.get("converged", True)]
         if bad:
-            warnings.warn(f"the point fit did not converge for thresholds {bad}", RuntimeWarning,
+            warnings.warn(f"the point fit{of} did not converge for thresholds {bad}", RuntimeWarning,
                           stacklevel=3)
     elif method == "bootstrap":
         bad = [f"{s['threshold']:.4g} ({s['failed']}/{s['replicates']})" for s in steps if s.get("failed")]
         if bad:
-            warnings.warn(f"failed bootstrap replicates were excluded: {bad}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"failed bootstrap replicates{of} were excluded: {bad}", RuntimeWarning, stacklevel=3)
         unpooled = [f"{s['threshold']:.4g}" for s in steps if not s["pooled"]]
-        if unpooled:
-            warnings.warn(f"steps with more than {MAX_FAILED_FRACTION:.0%} failed bootstrap replicates are "
-                          f"not pooled into the coverage: thresholds {unpooled}", RuntimeWarning, stacklevel=3)
+        if unpooled and form is None:
+            warnings.warn(f"steps with more than {MAX_FAILED_FRACTION:.0%} failed bootstrap replicates (of any "
+                          f"averaged form) are not pooled into the coverage: thresholds {unpooled}",
+                          RuntimeWarning, stacklevel=3)
     elif method == "nuts":
         bad = [s["threshold"] for s in steps if not s.get("converged", True)]
         if bad:
-            warnings.warn(f"NUTS did not pass its diagnostics for thresholds {bad}", RuntimeWarning,
+            warnings.warn(f"NUTS{of} did not pass its diagnostics for thresholds {bad}", RuntimeWarning,
                           stacklevel=3)

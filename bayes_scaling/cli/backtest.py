@@ -31,9 +31,12 @@ def _print_rolling(m, axis) -> None:
         cov_s = "" if cov is None else f"; coverage 50% {cov['0.5']:.2f}, 90% {cov['0.9']:.2f}"
         failed = f"; {s['failed']}/{s['replicates']} replicates failed" if "failed" in s else ""
         unpooled = "" if s["pooled"] else " (not pooled: more than 5% of replicates failed)"
+        avg = s.get("averaging")
+        avg_s = "" if not avg else "; weights " + ", ".join(
+            f"{lab} {w:.2f}" for lab, w in zip(avg["laws"], avg["weights"])) + f", widened {avg['factor']:.2f}x"
         print(f"  fit on {axis} <= {s['threshold']:.3g} ({s['n_train']} points) -> "
               f"{s['n_holdout']} held out: mean |rel. error| {s['mean_abs_rel_error']:.4f}{cov_s}{failed}"
-              f"{unpooled}")
+              f"{unpooled}{avg_s}")
     for s in m["skipped"]:
         print(f"  skipped {axis} <= {s['threshold']:.3g}: {s['reason']}")
 
@@ -49,13 +52,7 @@ def _print(args, table) -> None:
         print(table.format([c for c in _ROWS if c in table.columns]))
     cov = m["coverage"]
     if m["intervals"] is not None:
-        factor = (m.get("discrepancy") or {}).get("factor")
-        by = f"{factor:.2f}x" if factor else "by a factor"
-        note = (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}, "
-                "learned from each training set's rolling-origin refits; exact_law_* columns hold the "
-                "intervals that assume the law is exact)") if m["intervals"] == "discrepancy" else \
-            " (they assume the law is exact)"
-        print(f"intervals: {m['intervals']}{note}")
+        print(f"intervals: {m['intervals']}{_kind_note(m)}")
     print(f"mean |relative error| {m['mean_abs_rel_error']:.4f}, max {m['max_abs_rel_error']:.4f}, "
           f"mean signed {m['mean_rel_error']:+.4f}")
     if cov is None and m["method"] != "point":
@@ -65,6 +62,23 @@ def _print(args, table) -> None:
     else:
         print(f"coverage of predictive intervals: 50%: {cov['0.5']:.3f}, 90%: {cov['0.9']:.3f} "
               "(held-out points share one fit, so they are not independent trials)")
+
+
+def _kind_note(m) -> str:
+    if m["intervals"] == "averaged":
+        avg = m.get("averaging")
+        how = ", ".join(f"{lab} {w:.2f}" for lab, w in zip(avg["laws"], avg["weights"])) + \
+            f"; widened {avg['factor']:.2f}x" if avg else "weights per step"
+        return (f" (law forms averaged with leave-future-out stacking weights: {how}; learned from each "
+                "training set's rolling-origin refits; exact_law_* columns hold the intervals of "
+                f"{m['law']} alone that assume it is exact)")
+    if m["intervals"] == "discrepancy":
+        factor = (m.get("discrepancy") or {}).get("factor")
+        by = f"{factor:.2f}x" if factor else "by a factor"
+        return (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}, "
+                "learned from each training set's rolling-origin refits; exact_law_* columns hold the "
+                "intervals that assume the law is exact)")
+    return " (they assume the law is exact)"
 
 
 def _problems(ds, spec, table) -> list:

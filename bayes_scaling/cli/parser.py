@@ -107,12 +107,16 @@ def _add_json_arg(p):
                    help="print one JSON object on stdout (with \"reliable\" and \"problems\") instead of text")
 
 
-def _add_intervals_arg(p):
-    p.add_argument("--intervals", choices=["discrepancy", "exact-law"], default="discrepancy",
-                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the data "
-                        "(the exact-law interval widened by a factor learned from the fitted data's own "
+def _add_intervals_arg(p, averaged: bool = False):
+    kinds = ["discrepancy", "exact-law"] + (["averaged"] if averaged else [])
+    avg = ("; 'averaged' also fits Kaplan's form (for --law chinchilla or kaplan) and mixes the two "
+           "forms' predictives with leave-future-out stacking weights, widened by a learned factor") \
+        if averaged else ""
+    p.add_argument("--intervals", choices=kinds, default=kinds[0],
+                   help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the "
+                        "data (the exact-law interval widened by a factor learned from the fitted data's own "
                         "rolling-origin refits); 'exact-law' assumes the law is exact (parameter uncertainty "
-                        "and noise only) (default %(default)s)")
+                        f"and noise only){avg} (default %(default)s)")
 
 
 def _add_constraint_args(p):
@@ -282,7 +286,7 @@ def _backtest_parser(sub):
                         "(default %(default)s; coverage is always reported at 50%% and 90%%)")
     b.add_argument("--replicates", type=positive_int, default=200,
                    help="bootstrap replicates of each training fit (default %(default)s)")
-    _add_intervals_arg(b)
+    _add_intervals_arg(b, averaged=True)
     _add_nuts_args(b)
     _add_seed_arg(b, "the bootstrap or NUTS fits")
     _add_json_arg(b)

@@ -74,6 +74,8 @@ __all__ = ["Discrepancy", "learn_discrepancy", "usable_cuts", "widen", "CUT_FRAC
 
 CUT_FRACTIONS = (0.5, 0.625, 0.75, 0.875)
 INTERVAL_KINDS = ("discrepancy", "exact-law")
+# the backtest's kinds: law-form averaging first (bayes_scaling.prediction.averaging)
+BACKTEST_INTERVAL_KINDS = ("averaged",) + INTERVAL_KINDS
 _LOSS = "squared-log"
 
 
@@ -187,6 +189,11 @@ def _log_loss_and_jacobian(x, logX, *, spec):
 
 def _standardised_errors(masks, x, logX, logL, spec):
     """Per cut: (axis, n_fit, errors r, standardised errors z = r / sqrt(s^2 + v)) at the scored runs."""
+    return [(a, n, r, r / np.sqrt(var)) for a, n, r, var in _internal_errors(masks, x, logX, logL, spec)]
+
+
+def _internal_errors(masks, x, logX, logL, spec):
+    """Per cut: (axis, n_fit, errors r, predictive variances s^2 + v) at the scored runs."""
     out = []
     p = x.shape[1]
     preds, jacs = (np.asarray(a) for a in _log_loss_and_jacobian(jnp.asarray(x), logX, spec=spec))
@@ -195,8 +202,7 @@ def _standardised_errors(masks, x, logX, logL, spec):
         cov = np.linalg.pinv(J[m].T @ J[m], rcond=1e-12, hermitian=True) * s * s
         test = ~m
         v = np.maximum(np.einsum("ip,pq,iq->i", J[test], cov, J[test]), 0.0)
-        r = logL[test] - pred[test]
-        out.append((axis, int(m.sum()), r, r / np.sqrt(s * s + v)))
+        out.append((axis, int(m.sum()), logL[test] - pred[test], s * s + v))
     return out
 
 

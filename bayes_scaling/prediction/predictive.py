@@ -90,10 +90,10 @@ def _rtsafe(cdf_pdf, q, lo, hi, y, max_steps=200):
 
 
 @partial(jax.jit, static_argnames=("student",))
-def _mixture_quantiles(mu, sigma, nu, qs, student: bool):
-    """Quantiles of the mixture mean_s Dist(mu_s, sigma_s) at each query column.
+def _mixture_quantiles(mu, sigma, nu, qs, student: bool, weights=None):
+    """Quantiles of the mixture sum_s w_s Dist(mu_s, sigma_s) at each query column.
 
-    mu (S, P), sigma (S, 1), nu (S, 1); qs (Q,). The q-quantile of the mixture lies between the
+    mu (S, P), sigma (S, 1), nu (S, 1); qs (Q,); weights (S,) summing to 1 (default: 1/S each). The q-quantile of the mixture lies between the
     smallest and the largest component quantile, and a component's standardised quantile lies
     between the normal one and the Student-t one at the smallest nu: that bounds the search.
     Student-t CDFs cost an incomplete beta each, so the start comes from a cheap pre-solve on a
@@ -103,12 +103,13 @@ def _mixture_quantiles(mu, sigma, nu, qs, student: bool):
     """
     nu_ = nu[None] if student else None
     q = qs[:, None]  # (Q, 1)
+    w = (jnp.full(mu.shape[0], 1.0 / mu.shape[0]) if weights is None else weights)[None, :, None]
 
     def mixture(scale, nu_s):
         def cdf_pdf(y):  # y (Q, P) -> F, f of shape (Q, P)
             z = (y[:, None, :] - mu[None]) / scale
             F, f = _std_cdf_pdf(z, nu_s)
-            return jnp.mean(F, axis=1), jnp.mean(f / scale, axis=1)
+            return jnp.sum(w * F, axis=1), jnp.sum(w * f / scale, axis=1)
         return cdf_pdf
 
     z_norm = ndtri(qs)  # (Q,)

@@ -1,0 +1,235 @@
+"""Averaging law forms: leave-future-out stacking weights and the stacked predictive.
+
+No law form is exactly right outside the data, and different forms miss in different directions:
+on Porian et al.'s isoFLOP configurations Chinchilla's additive form tends to over-predict the
+larger held-out runs where Kaplan's power of a sum under-predicts them. A weighted average of the
+forms' predictions can then beat each one. The weights are stacking weights (Yao et al. 2018) scored
+on the task the law is used for, extrapolation: each form is refitted on the smaller runs of every
+internal cut of the training data (the cuts of :mod:`bayes_scaling.prediction.discrepancy`, kept
+only when every form can be fitted on them) and scored on the larger runs of the same data
+(leave-future-out, as Bürkner, Gabry and Vehtari 2020 do for time series). The weights ``w`` on the
+simplex minimise the mean over cuts of the mean squared error of the weighted log prediction,
+
+    Q(w) = mean over cuts c of mean over the cut's scored runs i of (sum_l w_l r_lci)^2,
+
+``r_lci`` form l's error (observed minus predicted log loss), each cut counting once (its runs share
+one bias). Q is a convex quadratic, minimised exactly by trying every support of the simplex
+(:func:`simplex_weights`; a handful of forms).
+
+The stacked predictive of log loss is the weighted mixture of the forms' exact-law predictives
+(their bootstrap replicates or posterior draws with their noise), centred on ``m = sum_l w_l mu_l``
+and widened ``kappa`` times around it, as the single-form width factor is
+(:mod:`bayes_scaling.prediction.discrepancy`): at the internal cuts the mixture's variance is
+``sum_l w_l (s_l^2 + v_l) + sum_l w_l (mu_l - m)^2`` (the forms' own predictive variances plus their
+spread), the standardised error ``z = (y - m) / sqrt(variance)``, and ``kappa^2`` the mean over cuts
+of the mean z^2. With a single form this is the width factor exactly. The weights and kappa come from
+the same refits, so kappa is slightly optimistic (the weights were chosen to make those errors small).
+
+References:
+    Yao, Vehtari, Simpson and Gelman 2018, "Using stacking to average Bayesian predictive
+        distributions", Bayesian Analysis 13(3).
+    Bürkner, Gabry and Vehtari 2020, "Approximate leave-future-out cross-validation for Bayesian time
+        series models", Journal of Statistical Computation and Simulation 90(14).
+    Wolpert 1992, "Stacked generalization", Neural Networks 5(2).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["Stacking", "learn_stacking", "simplex_weights", "stacked_interval", "AVERAGED_LAWS"]
+
+# The forms averaged by default for data of (N, D): the two that read only N and D.
+AVERAGED_LAWS = ("chinchilla", "kaplan")
+
+
+class Stacking(NamedTuple):
+    """Leave-future-out stacking weights over law forms and the stacked predictive's width factor.
+
+    Attributes:
+        laws: the forms' labels, in order.
+        weights: one weight per form (on the simplex).
+        factor: kappa of the stacked predictive (see the module docstring).
+        n_cuts: internal cuts scored (common to all forms).
+        n_scored: internal (cut, run) errors per form.
+        rms_error: per form, the rms over cuts of its own mean squared internal error (log loss).
+    """
+
+    laws: tuple
+    weights: tuple
+    factor: float
+    n_cuts: int = 0
+    n_scored: int = 0
+    rms_error: tuple = ()
+
+    def summary(self) -> dict:
+        """A JSON-safe description."""
+        return {"kind": "stacked width-factor", "laws": list(self.laws),
+                "weights": [float(w) for w in self.weights], "factor": float(self.factor),
+                "n_cuts": int(self.n_cuts), "n_scored": int(self.n_scored),
+                "rms_error": [float(e) for e in self.rms_error]}
+
+
+def simplex_weights(Q) -> np.ndarray:
+    """argmin of w' Q w over the simplex (w >= 0, sum w = 1), Q symmetric positive semi-definite (L, L).
+
+    Exact: for every support S the equality-constrained minimum solves Q_SS w = lambda 1; the best
+    feasible one (all w >= 0) is the answer. Ties go to the earlier form (supports are tried in order
+    of size, then of position), so a form with identical errors to another gets no weight.
+
+    Examples:
+        >>> simplex_weights(np.array([[1.0, 0.0], [0.0, 1.0]])).round(3).tolist()
+        [0.5, 0.5]
+        >>> simplex_weights(np.array([[1.0, 1.0], [1.0, 4.0]])).round(3).tolist()
+        [1.0, 0.0]
+    """
+    Q = np.asarray(Q, dtype=np.float64)
+    L = Q.shape[0]
+    best, best_val = None, math.inf
+    for size in range(1, L + 1):
+        for S in itertools.combinations(range(L), size):
+            idx = list(S)
+            Qs = Q[np.ix_(idx, idx)]
+            try:
+                u = np.linalg.lstsq(Qs, np.ones(size), rcond=None)[0]
+            except np.linalg.LinAlgError:
+                continue
+            if not np.isfinite(u).all() or abs(u.sum()) < 1e-300:
+                continue
+            ws = u / u.sum()
+            if np.any(ws < -1e-12):
+                continue
+            w = np.zeros(L)
+            w[idx] = np.clip(ws, 0.0, None)
+            w /= w.sum()
+            val = float(w @ Q @ w)
+            if val < best_val * (1 - 1e-12) - 1e-300:
+                best, best_val = w, val
+    return best
+
+
+def _common_cuts(data, specs, fractions, k):
+    from .discrepancy import usable_cuts
+
+    per_law = [usable_cuts(data, spec, fractions, k) for spec in specs]
+    keys = [{m.tobytes() for _, m in cuts} for cuts in per_law]
+    return [(a, m) for a, m in per_law[0] if all(m.tobytes() in ks for ks in keys[1:])]
+
+
+def _refit_errors(data, spec, masks):
+    """Per cut (r, s^2 + v) of the least-squares refits of one form, or None where a refit failed."""
+    from ..analysis.region_fits import fit_masks, region_starts
+    from .discrepancy import _LOSS, _internal_errors
+
+    logX, logL = data.log_inputs(spec), np.log(data.loss)
+    starts = region_starts(data, loss=_LOSS, law=spec)
+    res = fit_masks(jnp.asarray(starts), logX, jnp.asarray(logL),
+                    jnp.asarray(np.stack([m for _, m in masks]), dtype=jnp.float64), law=spec, loss=_LOSS)
+    ok = np.asarray(res.converged) & np.all(np.isfinite(np.asarray(res.x)), axis=1)
+    errs = _internal_errors(masks, np.asarray(res.x), logX, logL, spec)
+    return [(r, var) if good and np.all(np.isfinite(var)) and np.all(var > 0) else None
+            for (_, _, r, var), good in zip(errs, ok)]
+
+
+def learn_stacking(data, laws=AVERAGED_LAWS, *, fractions=None, flops_per_param_token: float = 6.0) -> Stacking:
+    """Leave-future-out stacking weights over ``laws`` and the stacked predictive's width factor.
+
+    Args:
+        data: the training :class:`~bayes_scaling.data.Dataset` (with losses).
+        laws: the law specs to average (names, Law subclasses or Constrained ones), at least one.
+        fractions: the internal cuts' fractions (default
+            :data:`~bayes_scaling.prediction.discrepancy.CUT_FRACTIONS`).
+        flops_per_param_token: k in C = k N D.
+
+    Returns:
+        A :class:`Stacking`. With no internal cut that every form can be refitted on, all the weight
+        goes to the first form and the factor is 1 (the exact-law intervals), with a warning.
+    """
+    from ..laws import resolve
+    from .discrepancy import CUT_FRACTIONS
+
+    specs = [resolve(l) for l in laws]
+    if not specs:
+        raise ValueError("learn_stacking needs at least one law")
+    labels = tuple(_label(s) for s in specs)
+    fractions = CUT_FRACTIONS if fractions is None else fractions
+    masks = _common_cuts(data, specs, fractions, flops_per_param_token)
+    per_law = [_refit_errors(data, spec, masks) for spec in specs] if masks else []
+    cuts = [i for i in range(len(masks)) if all(p[i] is not None for p in per_law)]
+    if not cuts:
+        warnings.warn("stacking: no internal cut of the data can be refitted with every form; all the "
+                      f"weight goes to {labels[0]} and the intervals assume it is exact", RuntimeWarning,
+                      stacklevel=2)
+        return Stacking(labels, (1.0,) + (0.0,) * (len(specs) - 1), 1.0)
+    R = [np.stack([p[i][0] for p in per_law]) for i in cuts]  # per cut (L, n_c)
+    V = [np.stack([p[i][1] for p in per_law]) for i in cuts]
+    Q = np.mean([r @ r.T / r.shape[1] for r in R], axis=0)
+    w = simplex_weights(Q)
+    z2 = []
+    for r, v in zip(R, V):
+        r_mix = w @ r
+        var = w @ v + w @ (r - r_mix) ** 2
+        z2.append(np.mean(r_mix**2 / var))
+    factor = math.sqrt(float(np.mean(z2)))
+    rms = tuple(math.sqrt(float(np.mean([np.mean(r[l] ** 2) for r in R]))) for l in range(len(specs)))
+    if not (math.isfinite(factor) and factor > 0):
+        warnings.warn(f"stacking: the internal refits give no usable width factor ({factor}); the "
+                      "intervals assume the forms are exact", RuntimeWarning, stacklevel=2)
+        factor = 1.0
+    return Stacking(labels, tuple(float(x) for x in w), factor, len(cuts), int(sum(r.shape[1] for r in R)), rms)
+
+
+def _label(spec) -> str:
+    from ..analysis.compare import label_of
+
+    return label_of(spec)
+
+
+def stacked_interval(log_mus, sigmas, nus, weights, level: float, factor: float = 1.0):
+    """The stacked predictive interval of the loss and its centre, per query point.
+
+    Args:
+        log_mus: per form, its samples' log loss at the query points, (S_l, P).
+        sigmas: per form, its samples' noise sd on log loss (S_l,) or a scalar.
+        nus: per form, its Student-t dof (S_l,), or None for Gaussian noise (all forms alike).
+        weights: the forms' weights (sum 1).
+        level: the central level.
+        factor: the width factor applied around the centre (1: the mixture itself).
+
+    Returns:
+        (lower, upper, centre) arrays of loss (P,): the weighted mixture's central interval widened
+        ``factor`` times around ``centre = exp(sum_l w_l log median_l loss)`` (each form's median loss
+        over its samples, as :func:`~bayes_scaling.prediction.predict_loss` estimates).
+    """
+    from .discrepancy import widen
+    from .predictive import _mixture_quantiles
+
+    student = nus[0] is not None
+    if any((n is not None) != student for n in nus):
+        raise ValueError("the forms' noise models differ (Student-t and Gaussian); stack fits of one method")
+    keep = [i for i, w in enumerate(weights) if w > 0]
+    mus, sig, nu, ws, centre = [], [], [], [], 0.0
+    for i in keep:
+        mu = np.asarray(log_mus[i], dtype=np.float64)
+        S = mu.shape[0]
+        mus.append(mu)
+        sig.append(np.broadcast_to(np.asarray(sigmas[i], dtype=np.float64).reshape(-1), (S,)))
+        nu.append(np.broadcast_to(np.asarray(nus[i] if student else sigmas[i], dtype=np.float64).reshape(-1), (S,)))
+        ws.append(np.full(S, weights[i] / S))
+        centre = centre + weights[i] * np.log(np.median(np.exp(mu), axis=0))  # as predict_loss's estimate
+    total = float(sum(weights[i] for i in keep))
+    centre = centre / total
+    qs = np.array([(1 - level) / 2, (1 + level) / 2])
+    vals, ok = _mixture_quantiles(jnp.asarray(np.concatenate(mus)), jnp.asarray(np.concatenate(sig))[:, None],
+                                  jnp.asarray(np.concatenate(nu))[:, None], jnp.asarray(qs), student=student,
+                                  weights=jnp.asarray(np.concatenate(ws) / total))
+    vals = np.where(np.asarray(ok), np.asarray(vals), np.nan)
+    lo, hi = np.exp(vals[0]), np.exp(vals[1])
+    lo, hi = widen(lo, hi, np.exp(centre), factor)
+    return lo, hi, np.exp(centre)

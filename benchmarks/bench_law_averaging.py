@@ -1,0 +1,140 @@
+"""Law-form averaging (leave-future-out stacking) against the single-form width factor, outside the suite.
+
+For each split the training runs are fitted with each form (Chinchilla, Kaplan) by the same method
+(bootstrap or NUTS) and the held-out runs predicted three ways from those fits:
+
+* ``width-factor``: the package's default before averaging, Chinchilla's exact-law predictive widened
+  by its learned kappa (:func:`bayes_scaling.prediction.learn_discrepancy`);
+* ``stacked``: the forms' exact-law predictives mixed with leave-future-out stacking weights and
+  widened by the stacked kappa (:func:`bayes_scaling.prediction.averaging.learn_stacking`);
+* ``kaplan width-factor``: Kaplan's form alone, widened by its own kappa (for reference).
+
+Data: the development splits of ``bench_interval_designs.py`` (Porian et al.'s other isoFLOP
+configurations, datablations up to 2.5 epochs: real, not in the backtest suite), the law-true
+Chinchilla simulation, and the Kaplan-data simulation of ``bench_discrepancy_sim.py``. The decision
+rule was written down before any of this ran on the suite (benchmarks/RESULTS.md).
+
+Usage: python benchmarks/bench_law_averaging.py [--method bootstrap|nuts] [--parts dev chinchilla kaplan]
+           [--datasets 12] [--replicates 100]
+Writes benchmarks/out/bench_law_averaging_<method>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from _common import write_json
+from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
+from bench_interval_designs import DEV_SPLITS, load_dev, score
+
+from bayes_scaling.analysis import backtest as bt
+from bayes_scaling.analysis.region_fits import fit_regions
+from bayes_scaling.laws import inputs_for, resolve
+from bayes_scaling.prediction import learn_discrepancy
+from bayes_scaling.prediction._core import _log_loss_inputs, _mapped
+from bayes_scaling.prediction.averaging import AVERAGED_LAWS, learn_stacking, stacked_interval
+
+DESIGNS = ("width-factor", "stacked", "kaplan width-factor")
+
+
+def _fits(data, train, method, seed, replicates):
+    """Per form: (log mu (S, P) at the held-out runs, sigma, nu)."""
+    test = ~train
+    out = []
+    kw = {"replicates": replicates} if method == "bootstrap" else {"warmup": 500, "samples": 500, "chains": 4}
+    for name in AVERAGED_LAWS:
+        spec = resolve(name)
+        fits = fit_regions(data, train[None], method=method, key=jax.random.key(seed), law=spec, **kw)
+        law, sigma, nu = fits.region(0)
+        xs = inputs_for(spec, N=data.N[test], D=data.D[test])
+        out.append((np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(x) for x in xs))), sigma, nu))
+    return out
+
+
+def one_split(label, data, by, thr, method, seed, replicates):
+    train, _ = bt.holdout_masks(data, thr, by=by)
+    tr = data.subset(train)
+    y = data.loss[~train]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = _fits(data, train, method, seed, replicates)
+        kappas = [learn_discrepancy(tr, name).factor for name in AVERAGED_LAWS]
+        stack = learn_stacking(tr, AVERAGED_LAWS)
+    mus, sigmas, nus = zip(*fits)
+    setups = {"width-factor": ((1.0, 0.0), kappas[0]), "stacked": (stack.weights, stack.factor),
+              "kaplan width-factor": ((0.0, 1.0), kappas[1])}
+    res = {"split": label, "n": int(y.size), "weights": list(stack.weights), "stacked_factor": stack.factor,
+           "kappas": kappas}
+    for design, (w, f) in setups.items():
+        b = {lv: stacked_interval(mus, sigmas, nus, w, lv, f) for lv in (0.5, 0.9)}
+        res[design] = {"cov50": ((b[0.5][0] <= y) & (y <= b[0.5][1])).tolist(),
+                       "cov90": ((b[0.9][0] <= y) & (y <= b[0.9][1])).tolist(),
+                       "score": score(b[0.9][0], b[0.9][1], y).tolist(),
+                       "abs_err": np.abs(b[0.9][2] / y - 1).tolist()}
+    return res
+
+
+def summarise(results):
+    out = {}
+    for d in DESIGNS:
+        pool = {k: np.concatenate([r[d][k] for r in results]) for k in ("cov50", "cov90", "score", "abs_err")}
+        out[d] = {"n": int(pool["cov90"].size), "cov50": float(pool["cov50"].mean()),
+                  "cov90": float(pool["cov90"].mean()),
+                  "split_avg_cov90": float(np.mean([np.mean(r[d]["cov90"]) for r in results])),
+                  "score": float(pool["score"].mean()), "abs_err": float(pool["abs_err"].mean())}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--method", choices=["bootstrap", "nuts"], default="bootstrap")
+    ap.add_argument("--parts", nargs="+", default=["dev", "chinchilla", "kaplan"])
+    ap.add_argument("--datasets", type=int, default=12)
+    ap.add_argument("--replicates", type=int, default=100)
+    args = ap.parse_args()
+    groups = []
+    if "dev" in args.parts:
+        groups.append(("development splits (real, not in the suite)",
+                       [(f"{n} {by} > {thr:g}", lambda n=n: load_dev(n), by, thr) for n, by, thr in DEV_SPLITS]))
+    if "chinchilla" in args.parts:
+        groups.append(("simulated: Chinchilla law true",
+                       [(f"chinchilla #{j}", lambda j=j: chinchilla_dataset(j), "compute", 1.5e21)
+                        for j in range(args.datasets)]))
+    if "kaplan" in args.parts:
+        groups.append(("simulated: Kaplan data",
+                       [(f"kaplan #{j}", lambda j=j: kaplan_dataset(j), "compute", 1.5e21)
+                        for j in range(args.datasets)]))
+    out = {"settings": vars(args), "groups": {}}
+    for title, splits in groups:
+        results, t0 = [], time.perf_counter()
+        for i, (label, make, by, thr) in enumerate(splits):
+            r = one_split(label, make(), by, thr, args.method, i, args.replicates)
+            results.append(r)
+            print(f"{label}: weights {np.round(r['weights'], 2).tolist()} stacked kappa {r['stacked_factor']:.3f} "
+                  f"kappas {np.round(r['kappas'], 3).tolist()} "
+                  + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
+                             for d in DESIGNS), flush=True)
+        out["groups"][title] = {"summary": summarise(results), "splits": results,
+                                "wall_s": time.perf_counter() - t0}
+        write_json(f"bench_law_averaging_{args.method}", out)
+    print(f"\nmethod: {args.method}")
+    print("| data | design | points | pooled 50% | pooled 90% | split-average 90% | mean rel. interval score "
+          "| mean abs rel. error |")
+    print("|---|---|---|---|---|---|---|---|")
+    for title, g in out["groups"].items():
+        for d, s in g["summary"].items():
+            print(f"| {title} | {d} | {s['n']} | {s['cov50']:.3f} | {s['cov90']:.3f} | {s['split_avg_cov90']:.3f} "
+                  f"| {s['score']:.4f} | {s['abs_err']:.4f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Law-form averaging: simplex stacking weights, the stacked width factor, the weighted mixture."""
+
+import itertools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import bayes_scaling as bs
+from bayes_scaling.prediction import learn_discrepancy
+from bayes_scaling.prediction.averaging import learn_stacking, simplex_weights, stacked_interval
+from bayes_scaling.prediction.predictive import _mixture_quantiles
+
+
+@pytest.fixture(scope="module")
+def example():
+    return bs.example_data()
+
+
+def _grid_min(Q, steps=200):
+    """Brute force over a simplex grid (for L <= 3)."""
+    L = Q.shape[0]
+    best, val = None, np.inf
+    for idx in itertools.product(range(steps + 1), repeat=L - 1):
+        if sum(idx) > steps:
+            continue
+        w = np.array(list(idx) + [steps - sum(idx)], float) / steps
+        v = w @ Q @ w
+        if v < val:
+            best, val = w, v
+    return best, val
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_simplex_weights_reach_the_simplex_minimum(seed):
+    rng = np.random.default_rng(seed)
+    L = 2 + seed % 2
+    R = rng.normal(size=(L, 7)) + rng.normal(size=(L, 1))  # correlated errors of L forms
+    Q = R @ R.T / 7
+    w = simplex_weights(Q)
+    assert w.min() >= 0 and abs(w.sum() - 1) < 1e-12
+    _, grid_val = _grid_min(Q)
+    # the exact minimum is at most the grid's best (the grid is a subset of the simplex)
+    assert w @ Q @ w <= grid_val + 1e-12
+
+
+def test_simplex_weights_of_a_dominated_form_are_zero():
+    # form 2 has the same errors as form 1 plus independent extra error: no weight
+    r1 = np.array([0.01, -0.02, 0.015, 0.03])
+    Q = np.array([[r1 @ r1, r1 @ r1], [r1 @ r1, r1 @ r1 + 0.01]]) / 4
+    np.testing.assert_allclose(simplex_weights(Q), [1.0, 0.0])
+
+
+def test_one_form_stacking_is_the_width_factor(example):
+    # with a single form the stacked kappa is the single-form width factor exactly (the module's claim)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = learn_stacking(example, ("chinchilla",))
+        d = learn_discrepancy(example, "chinchilla")
+    assert s.weights == (1.0,) and s.n_cuts == d.n_cuts and s.n_scored == d.n_scored
+    assert s.factor == pytest.approx(d.factor, rel=1e-12)
+
+
+def test_stacking_prefers_the_true_form_on_its_data():
+    # Kaplan's law simulated on an isoFLOP design: the leave-future-out weights favour Kaplan's form
+    n, d = bs.data.chinchilla_design()
+    ds = bs.simulate(jax.random.key(3), bs.laws.KAPLAN_2020, n, d, noise=0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        s = learn_stacking(bs.from_arrays(n, d, ds.loss), ("chinchilla", "kaplan"))
+    assert s.laws == ("chinchilla", "kaplan") and s.n_cuts >= 4
+    assert s.weights[1] > 0.5
+    assert s.rms_error[1] < s.rms_error[0]
+    assert s.summary()["kind"] == "stacked width-factor"
+
+
+def test_weighted_mixture_quantiles_solve_the_weighted_cdf():
+    mu = jnp.array([[0.0, 1.0], [2.0, 1.5], [-1.0, 0.2]])
+    sigma = jnp.array([[0.5], [0.3], [1.0]])
+    w = jnp.array([0.6, 0.3, 0.1])
+    qs = jnp.array([0.05, 0.5, 0.95])
+    vals, ok = _mixture_quantiles(mu, sigma, sigma, qs, student=False, weights=w)
+    assert bool(np.all(ok))
+    for j in range(2):
+        for qi, q in enumerate(np.asarray(qs)):
+            F = np.sum(np.asarray(w) * stats.norm.cdf(np.asarray(vals)[qi, j], np.asarray(mu)[:, j],
+                                                      np.asarray(sigma)[:, 0]))
+            assert F == pytest.approx(q, abs=1e-9)
+    # uniform weights are the unweighted mixture
+    a, _ = _mixture_quantiles(mu, sigma, sigma, qs, student=False)
+    b, _ = _mixture_quantiles(mu, sigma, sigma, qs, student=False, weights=jnp.full(3, 1 / 3))
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
+
+
+def test_stacked_interval_with_one_form_is_the_widened_exact_law_interval(example):
+    fit = bs.bootstrap(jax.random.key(0), example, 8)
+    q = {"N": np.array([1e9, 7e10]), "D": np.array([2e10, 1.4e12])}
+    t = bs.prediction.predict_loss(fit.law, **q, sigma=fit.sigma, level=0.9, intervals="exact-law")
+    from bayes_scaling.laws import inputs_for
+    from bayes_scaling.prediction._core import _log_loss_inputs, _mapped
+    mu = np.asarray(_mapped(_log_loss_inputs, fit.law, *(jnp.asarray(x) for x in inputs_for(type(fit.law), **q))))
+    lo, hi, c = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (1.0, 0.0), 0.9, 1.0)
+    np.testing.assert_allclose(lo, t["predictive_lower"], rtol=1e-9)
+    np.testing.assert_allclose(hi, t["predictive_upper"], rtol=1e-9)
+    np.testing.assert_allclose(c, t["estimate"], rtol=1e-9)
+    lo2, hi2, _ = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (1.0, 0.0), 0.9, 2.0)
+    np.testing.assert_allclose(np.log(hi2 / c), 2 * np.log(hi / c), rtol=1e-9)
+    # half the weight on a copy shifted by +1 in log loss moves the centre by 0.5
+    _, _, c3 = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (0.5, 0.5), 0.9, 1.0)
+    np.testing.assert_allclose(np.log(c3 / c), 0.5, rtol=1e-9)
+
+
+def test_backtest_averaged_intervals_mix_both_forms_and_say_so(example):
+    from bayes_scaling.analysis import backtest as bt
+
+    kw = dict(above_compute=1e21, method="bootstrap", key=jax.random.key(0), replicates=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        avg = bt.backtest(example, intervals="averaged", **kw)
+        one = bt.backtest(example, **kw)
+    m = avg.meta
+    assert m["intervals"] == "averaged" and m["averaged_laws"] == ["chinchilla", "kaplan"]
+    assert m["averaging"]["laws"] == ["chinchilla", "kaplan"] and m["averaging"]["n_cuts"] > 0
+    assert sum(m["averaging"]["weights"]) == pytest.approx(1.0) and set(m["averaging"]["fits"]) == {"chinchilla", "kaplan"}
+    assert one.meta["intervals"] == "discrepancy" and one.meta["averaged_laws"] is None
+    assert list(avg.columns) == bt.BACKTEST_COLUMNS
+    for a, b in zip(avg, one):
+        # the exact-law columns are the first form's, from the same fit
+        assert a["exact_law_lower_90"] == b["exact_law_lower_90"] and a["exact_law_upper_50"] == b["exact_law_upper_50"]
+        assert a["width_factor"] == m["averaging"]["factor"]
+        assert a["lower_90"] <= a["predicted"] <= a["upper_90"] and a["lower_50"] >= a["lower_90"]
+        assert a["in_90"] == (a["lower_90"] <= a["loss"] <= a["upper_90"])
+        assert a["rel_error"] == pytest.approx((a["predicted"] - a["loss"]) / a["loss"])
+
+
+def test_averaging_a_law_without_companions_is_its_width_factor():
+    from bayes_scaling.analysis import backtest as bt
+    from compute_law import ComputeLaw
+
+    assert bt.averaged_forms(ComputeLaw) == (ComputeLaw,)
+    assert [f.name for f in bt.averaged_forms(bs.laws.Kaplan)] == ["kaplan", "chinchilla"]
+    C = np.logspace(18, 22, 30)
+    N = np.sqrt(C / 120)
+    ds = bs.simulate(jax.random.key(1), ComputeLaw(E=1.7, A=1000.0, alpha=0.15), N, C / 6 / N, noise=0.005)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = bt.backtest(ds, above_compute=1e21, method="bootstrap", law=ComputeLaw, key=jax.random.key(0),
+                        replicates=8, intervals="averaged")
+    assert t.meta["intervals"] == "discrepancy" and t.meta["averaging"] is None
+    assert t.meta["discrepancy"]["n_cuts"] > 0
+
+
+def test_a_step_where_an_averaged_form_lost_replicates_is_not_pooled(example, monkeypatch):
+    from bayes_scaling.analysis import backtest as bt
+
+    real = bt.fit_regions
+
+    def failing(*args, **kwargs):  # Kaplan's fits report 60% failed replicates at the second step
+        fits = real(*args, **kwargs)
+        if kwargs["law"].name != "kaplan":
+            return fits
+        info = [dict(i) for i in fits.info]
+        info[1]["failed"] = int(0.6 * info[1]["replicates"])
+        return fits._replace(info=info)
+
+    monkeypatch.setattr(bt, "fit_regions", failing)
+    with pytest.warns(RuntimeWarning, match="not pooled"):
+        t = bt.rolling_backtest(example, thresholds=[3e20, 1e21], method="bootstrap", key=jax.random.key(0),
+                                replicates=10, intervals="averaged")
+    steps = t.meta["steps"]
+    assert [s["pooled"] for s in steps] == [True, False] and t.meta["excluded_steps"] == [1e21]
+    assert steps[1]["averaging"]["fits"]["kaplan"]["failed"] == 6 and steps[1]["failed"] == 0
+
+
+def test_cli_backtest_averaged_json(capsys):
+    import json
+
+    from bayes_scaling import cli
+
+    rc = cli.main(["backtest", "--example", "--holdout-above-compute", "2e21", "--replicates", "16",
+                   "--intervals", "averaged", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["intervals"] == "averaged" and d["averaging"]["laws"] == ["chinchilla", "kaplan"]
+    assert len(d["rows"]) == d["n_holdout"] and "in_90" in d["rows"][0]
+    rc = cli.main(["backtest", "--example", "--holdout-above-compute", "2e21", "--replicates", "16",
+                   "--intervals", "averaged"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "intervals: averaged (law forms averaged with leave-future-out stacking weights: chinchilla" in out
