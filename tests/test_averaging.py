@@ -189,3 +189,46 @@ def test_cli_backtest_averaged_json(capsys):
                    "--intervals", "averaged"])
     out = capsys.readouterr().out
     assert rc == 0 and "intervals: averaged (law forms averaged with leave-future-out stacking weights: chinchilla" in out
+
+
+def test_weighted_summary_is_the_inverted_cdf_quantile_of_the_expanded_samples():
+    from bayes_scaling.prediction.averaging import weighted_summary
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(40, 3)), 2 + rng.normal(size=(40, 3))
+    iv = weighted_summary([a, b], (0.25, 0.75), 0.8)
+    expanded = np.concatenate([a, b, b, b])  # weight 1/4 : 3/4 with equal sample counts
+    for got, q in ((iv.estimate, 0.5), (iv.lower, 0.1), (iv.upper, 0.9)):
+        np.testing.assert_array_equal(got, np.quantile(expanded, q, axis=0, method="inverted_cdf"))
+    one = weighted_summary([a, b], (1.0, 0.0), 0.8)  # one form: the package's own summary
+    ref = bs.prediction.summarize(a, 1, 0.8)
+    np.testing.assert_array_equal(one.lower, ref.lower)
+    np.testing.assert_array_equal(one.estimate, ref.estimate)
+
+
+def test_averaged_allocation_carries_the_law_form_uncertainty(example):
+    from bayes_scaling.prediction import allocation_table
+    from bayes_scaling.prediction.averaging import averaged_allocation_table, averaged_target_table
+
+    chin = bs.bootstrap(jax.random.key(0), example, 16, law="chinchilla")
+    kap = bs.bootstrap(jax.random.key(0), example, 16, law="kaplan")
+    C = np.array([1e22, 1e24])
+    alone = [allocation_table(f.law, C) for f in (chin, kap)]
+    first = averaged_allocation_table([chin.law, kap.law], (1.0, 0.0), C)
+    np.testing.assert_array_equal(first["N_opt"], alone[0]["N_opt"])
+    np.testing.assert_array_equal(first["N_opt_upper"], alone[0]["N_opt_upper"])
+    both = averaged_allocation_table([chin.law, kap.law], (0.5, 0.5), C)
+    assert both.meta["laws"] == ["chinchilla", "kaplan"] and both.meta["weights"] == [0.5, 0.5]
+    for name in ("N_opt", "D_opt", "tokens_per_param"):
+        lo, hi = np.minimum(alone[0][name], alone[1][name]), np.maximum(alone[0][name], alone[1][name])
+        # each form holds half the mass, so the 90% interval reaches past both forms' medians
+        assert np.all(both[f"{name}_lower"] <= lo) and np.all(both[f"{name}_upper"] >= hi)
+        assert np.all(both[f"{name}_upper"] / both[f"{name}_lower"]
+                      >= np.maximum(alone[0][f"{name}_upper"] / alone[0][f"{name}_lower"],
+                                    alone[1][f"{name}_upper"] / alone[1][f"{name}_lower"]) * (1 - 1e-12))
+    target = averaged_target_table([chin.law, kap.law], (0.5, 0.5), [2.0, 1.0])
+    reach = [np.mean(np.asarray(bs.prediction.compute_for_target(f.law, np.array([2.0, 1.0])).reachable), axis=0)
+             for f in (chin, kap)]
+    np.testing.assert_allclose(target["prob_reachable"], 0.5 * reach[0] + 0.5 * reach[1])
+    with pytest.raises(ValueError, match="sum to 1"):
+        averaged_allocation_table([chin.law, kap.law], (0.5, 0.6), C)

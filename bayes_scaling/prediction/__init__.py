@@ -20,7 +20,8 @@ forecasts (:func:`predict_loss`) work for any law, from whichever of N, D, C, U 
 
 Modules: :mod:`.types` (result types), :mod:`.allocation`, :mod:`.targets`, :mod:`.plans`,
 :mod:`.loss`, :mod:`.predictive` (mixture quantiles of the noise model), :mod:`.summaries`,
-:mod:`.budget_tables`.
+:mod:`.budget_tables`, :mod:`.discrepancy` (the default intervals' width factor), :mod:`.averaging`
+(law-form averaging with leave-future-out stacking weights, and budget tables over the mixture).
 
 Budget decisions:
 
@@ -47,6 +48,7 @@ from __future__ import annotations
 from ..tables import Table
 from .allocation import allocate, allocate_numerical, exponents
 from .budget_tables import allocation_table, plan_table, target_table
+from .averaging import Stacking, averaged_allocation_table, averaged_target_table, learn_stacking
 from .discrepancy import Discrepancy, learn_discrepancy
 from .loss import extrapolation_decades, predict_loss
 from .plans import assess_plan, prob_near_optimal, prob_tokens_per_param_in
@@ -55,6 +57,10 @@ from .targets import compute_for_target, compute_for_target_numerical, prob_reac
 from .types import Allocation, Exponents, Interval, PlanAssessment, TargetCompute
 
 __all__ = [
+    "Stacking",
+    "averaged_allocation_table",
+    "averaged_target_table",
+    "learn_stacking",
     "Allocation",
     "Exponents",
     "TargetCompute",
