@@ -232,3 +232,32 @@ def test_averaged_allocation_carries_the_law_form_uncertainty(example):
     np.testing.assert_allclose(target["prob_reachable"], 0.5 * reach[0] + 0.5 * reach[1])
     with pytest.raises(ValueError, match="sum to 1"):
         averaged_allocation_table([chin.law, kap.law], (0.5, 0.6), C)
+
+
+def test_cli_predict_average_with_pools_the_forms(tmp_path, capsys):
+    import json
+
+    from bayes_scaling import cli
+
+    a, b, c = (str(tmp_path / n) for n in ("a.nc", "b.nc", "c.nc"))
+    for law, path, extra in (("chinchilla", a, []), ("kaplan", b, []), ("kaplan", c, ["--drop-top-loss", "3"])):
+        assert cli.main(["fit", "--example", "--law", law, "--method", "bootstrap", "--replicates", "8",
+                         "--out", path, *extra]) == 0
+    capsys.readouterr()
+    rc = cli.main(["predict", a, "--average-with", b, "--compute", "1e22", "--at", "7e10,1.4e12",
+                   "--target-loss", "2.0", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 0 and d["intervals"] == "averaged" and d["averaging"]["laws"] == ["chinchilla", "kaplan"]
+    w = d["averaging"]["weights"]
+    assert sum(w) == pytest.approx(1.0) and d["exponents"] == {}
+    row = d["loss"][0]
+    assert row["predictive_lower"] < row["estimate"] < row["predictive_upper"]
+    assert row["width_factor"] == d["averaging"]["factor"]
+    iv = d["allocation"][0]["N_opt"]
+    assert iv["lower"] <= iv["estimate"] <= iv["upper"]
+    assert 0 <= d["target"]["reachable_probability"] <= 1
+    # fits of other data, or a second copy of one form, are refused with exit 2 and one line
+    assert cli.main(["predict", a, "--average-with", c, "--compute", "1e22"]) == 2
+    assert "fitted on other data" in capsys.readouterr().err
+    assert cli.main(["predict", a, "--average-with", a, "--compute", "1e22"]) == 2
+    assert "each law form once" in capsys.readouterr().err

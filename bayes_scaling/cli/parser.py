@@ -236,6 +236,11 @@ def _predict_parser(sub):
     p.add_argument("--allow-unreliable", action="store_true",
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
                         "the output says so and the exit code is 3 (default: refuse it)")
+    p.add_argument("--average-with", nargs="+", action="extend", default=[], metavar="ARTIFACT",
+                   help="fit artifacts of other law forms on the same data and by the same method (e.g. a "
+                        "kaplan fit next to a chinchilla SOURCE): predictions average the forms with "
+                        "leave-future-out stacking weights learned from the data, and the allocation and "
+                        "target intervals carry the law-form uncertainty (default: none)")
     _add_intervals_arg(p)
     _add_json_arg(p)
 

@@ -241,6 +241,25 @@ def _source_problems(args, src) -> list:
     return [f"predicting from an artifact that is not reliable (--allow-unreliable): {p}" for p in src.problems]
 
 
+def _averaged(args, src, others, at, k):
+    """(a source describing all the forms, the averaged report, the other sources' problems)."""
+    from .predict_averaged import build_averaged_report
+
+    if args.params:
+        raise CLIError("--average-with averages fit artifacts; a law given with --params has no data to learn "
+                       "the weights from")
+    if getattr(args, "unique_tokens", None) is not None:
+        raise CLIError("--average-with: --unique-tokens is not supported (the averaged forms read N and D)")
+    if getattr(args, "intervals", "discrepancy") != "discrepancy":
+        raise CLIError("--average-with gives the averaged forms' intervals; drop --intervals")
+    extra = [_from_artifact(p, None, getattr(args, "allow_unreliable", False)) for p in others]
+    problems = [p for e in extra for p in _source_problems(args, e)]
+    rep, _ = caught(build_averaged_report, [src] + extra, compute=args.compute, at=at,
+                    target_loss=args.target_loss, level=args.level, k=k)
+    desc = "; averaged with ".join(s.description for s in [src] + extra)
+    return src._replace(description=desc), rep, problems
+
+
 def run(args) -> list:
     """Load the source, predict what the arguments ask for, and report (text or ``--json``).
 
@@ -252,9 +271,14 @@ def run(args) -> list:
     problems = _source_problems(args, src)
     at = [parse_at(s, type(src.law).inputs) for s in args.at]
     k = args.flops_per_param_token
-    rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
-                    level=args.level, k=k, U=getattr(args, "unique_tokens", None),
-                    intervals=getattr(args, "intervals", "discrepancy"))
+    others = getattr(args, "average_with", None) or []
+    if others:
+        src, rep, more = _averaged(args, src, others, at, k)
+        problems += more
+    else:
+        rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
+                        level=args.level, k=k, U=getattr(args, "unique_tokens", None),
+                        intervals=getattr(args, "intervals", "discrepancy"))
     rep = verdict(rep, problems)
     if args.json:
         emit_json(rep)

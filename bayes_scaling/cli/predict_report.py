@@ -3,8 +3,9 @@
 Shape of the report (``--json``)::
 
     {"level": 0.9,
-     "intervals": "discrepancy" | "exact-law" | null,   # the kind of the loss predictive intervals
+     "intervals": "discrepancy" | "exact-law" | "averaged" | null,   # the kind of the loss predictive intervals
      "discrepancy": null | {"kind", "factor", "n_cuts", "n_scored", "cuts"},
+     "averaging": {"laws", "weights", "factor", ...}     # only with --average-with (cli/predict_averaged.py)
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
@@ -162,6 +163,10 @@ def _loss_lines(rep, src) -> list[str]:
     lines += _table(inputs + ["loss (mean law)", "predictive", "decades outside data"], rows)
     if src.sigma is None:
         lines.append("  (no fitted noise in the source: no predictive interval)")
+    elif rep["intervals"] == "averaged":
+        a = rep["averaging"]
+        lines.append(f"  law forms averaged: the stacked mixture of their predictives, widened {a['factor']:.3g}x "
+                     f"(weights and factor learned from {a['n_cuts']} internal rolling-origin refits)")
     elif rep["intervals"] == "discrepancy":
         d = rep["discrepancy"]
         lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "
@@ -192,6 +197,11 @@ def format_report(rep: dict, src, k: float = 6.0) -> str:
     lines = [f"Source: {src.description}"]
     lines.append("Point law: estimates only." if sample_shape(src.law) == () else
                  f"Estimates are medians over draws; [lower, upper] is the {level:.0%} central interval.")
+    if rep.get("averaging"):
+        a = rep["averaging"]
+        lines.append("Law forms averaged with leave-future-out stacking weights: "
+                     + ", ".join(f"{n} {w:.3g}" for n, w in zip(a["laws"], a["weights"]))
+                     + "; every interval below pools their draws with these weights.")
     ex = rep["exponents"]
     if ex:
         lines.append("Allocation exponents (N_opt ~ C^a, D_opt ~ C^b): "
