@@ -261,3 +261,11 @@ def test_cli_predict_average_with_pools_the_forms(tmp_path, capsys):
     assert "fitted on other data" in capsys.readouterr().err
     assert cli.main(["predict", a, "--average-with", a, "--compute", "1e22"]) == 2
     assert "each law form once" in capsys.readouterr().err
+
+
+def test_stacking_with_no_usable_cut_says_so_and_falls_back_to_the_first_form():
+    n, d = bs.data.chinchilla_design(budgets=(1e19, 1e20), sizes_per_budget=4)
+    ds = bs.from_arrays(n, d, bs.simulate(jax.random.key(0), bs.HOFFMANN_2022, n, d, noise=0.01).loss)
+    with pytest.warns(RuntimeWarning, match="no internal cut"):
+        s = learn_stacking(ds, ("chinchilla", "kaplan"))
+    assert s.weights == (1.0, 0.0) and s.factor == 1.0 and s.n_cuts == 0

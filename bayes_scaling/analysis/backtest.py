@@ -222,8 +222,8 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
         train_data = data.subset(train[i])
         if len(forms) > 1:
             stack = _stack(train_data, forms, k)
-        elif method != "point" and intervals in ("discrepancy", "averaged"):
-            disc = _learn(train_data, spec, k)
+        if stack is None and method != "point" and intervals in ("discrepancy", "averaged"):
+            disc = _learn(train_data, spec, k)  # a form without companions, or nothing to stack on
         step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k, disc, train[i], stack)
         rows.extend(step_rows)
         info = dict(fits[0].info[j])
@@ -275,7 +275,8 @@ def averaged_forms(spec) -> tuple:
 def _stack(train_data, forms, k):
     from ..prediction.averaging import learn_stacking
 
-    return learn_stacking(train_data, forms, flops_per_param_token=k)
+    stack = learn_stacking(train_data, forms, flops_per_param_token=k)
+    return stack if stack.n_cuts else None  # no cut both forms can be refitted on (warned): the first form
 
 
 def _learn(train_data, spec, k):
