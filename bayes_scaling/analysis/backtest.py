@@ -114,8 +114,9 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
             noise only) or "averaged" (law-form averaging: for Chinchilla's and Kaplan's forms both
             are fitted by ``method`` and their predictives mixed with leave-future-out stacking
             weights and widened by a learned factor, :mod:`bayes_scaling.prediction.averaging`; for
-            any other law, as "discrepancy"; not the default: on the development splits it lowered
-            the interval score for the bootstrap but not for NUTS, benchmarks/RESULTS.md). The
+            any other law, or for ``method="point"``, as "discrepancy"; not the default, see
+            benchmarks/RESULTS.md, "Law-form averaging"). A step is pooled when every form with a
+            positive weight lost at most 5% of its bootstrap replicates. The
             exact-law intervals of ``law`` are always in the ``exact_law_*`` columns for comparison.
         **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
 
@@ -213,7 +214,7 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
     train = np.stack([p[0] for p in pairs])
     test = np.stack([p[1] for p in pairs])
     ok, skipped = _screen(data, thresholds, labels, train, test, by=by, k=k, rolling=rolling, spec=spec)
-    forms = averaged_forms(spec) if intervals == "averaged" else (spec,)
+    forms = averaged_forms(spec) if intervals == "averaged" and method != "point" else (spec,)
     fits = [fit_regions(data, train[ok], method=method, key=key, replicates=replicates, law=f, **fit_kwargs)
             for f in forms]
     rows, steps, pooled = [], [], []
@@ -227,7 +228,8 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
         step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k, disc, train[i], stack)
         rows.extend(step_rows)
         info = dict(fits[0].info[j])
-        pool = all(_poolable(f.info[j]) for f in fits)
+        used = fits[:1] if stack is None else [f for f, w in zip(fits, stack.weights) if w > 0]
+        pool = all(_poolable(f.info[j]) for f in used)  # the forms this step's intervals come from
         pooled.extend(step_rows if pool else [])
         kind = None if method == "point" else "averaged" if stack else "discrepancy" if disc else "exact-law"
         steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),

@@ -109,8 +109,9 @@ def _add_json_arg(p):
 
 def _add_intervals_arg(p, averaged: bool = False):
     kinds = ["discrepancy", "exact-law"] + (["averaged"] if averaged else [])
-    avg = ("; 'averaged' also fits Kaplan's form (for --law chinchilla or kaplan) and mixes the two "
-           "forms' predictives with leave-future-out stacking weights, widened by a learned factor") \
+    avg = ("; 'averaged' (bootstrap, nuts) also fits the other of Chinchilla's and Kaplan's forms (for --law "
+           "chinchilla or kaplan) and mixes the two forms' predictives with leave-future-out stacking weights, "
+           "widened by a learned factor") \
         if averaged else ""
     p.add_argument("--intervals", choices=kinds, default=kinds[0],
                    help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the "
@@ -237,7 +238,7 @@ def _predict_parser(sub):
                    help="predict from an artifact marked not reliable (or whose NUTS diagnostics failed); "
                         "the output says so and the exit code is 3 (default: refuse it)")
     p.add_argument("--average-with", nargs="+", action="extend", default=[], metavar="ARTIFACT",
-                   help="fit artifacts of other law forms on the same data and by the same method (e.g. a "
+                   help="fit artifacts of other law forms, fitted on the same data by the same method (e.g. a "
                         "kaplan fit next to a chinchilla SOURCE): predictions average the forms with "
                         "leave-future-out stacking weights learned from the data, and the allocation and "
                         "target intervals carry the law-form uncertainty (default: none)")

@@ -34,6 +34,7 @@ class Source(NamedTuple):
     problems: tuple = ()  # why the source artifact is not reliable (its metadata, its diagnostics)
     spec: object = None  # the fitted law spec (a Constrained one keeps its constraints), or None
     observed: bool = False  # whether ``data`` holds the observed losses (to learn the discrepancy)
+    method: str = ""  # the fitting method recorded in the artifact ("" for --params)
 
 
 def _number(text: str, what: str) -> float:
@@ -214,7 +215,8 @@ def _from_artifact(path, law_name, allow_unreliable=False):
     observed = hasattr(idata, "observed_data") and "log_loss" in idata.observed_data
     return Source(law, None if sigma is None else jnp.asarray(sigma),
                   None if nu is None else jnp.asarray(nu), data, desc, problems,
-                  artifacts.law_spec_from_idata(idata), bool(observed and data is not None))
+                  artifacts.law_spec_from_idata(idata), bool(observed and data is not None),
+                  str(attrs.get("method", "")))
 
 
 def load_source(args) -> Source:
@@ -251,7 +253,7 @@ def _averaged(args, src, others, at, k):
     if getattr(args, "unique_tokens", None) is not None:
         raise CLIError("--average-with: --unique-tokens is not supported (the averaged forms read N and D)")
     if getattr(args, "intervals", "discrepancy") != "discrepancy":
-        raise CLIError("--average-with gives the averaged forms' intervals; drop --intervals")
+        raise CLIError(f"--average-with gives the averaged forms' intervals; drop --intervals {args.intervals}")
     extra = [_from_artifact(p, None, getattr(args, "allow_unreliable", False)) for p in others]
     problems = [p for e in extra for p in _source_problems(args, e)]
     rep, _ = caught(build_averaged_report, [src] + extra, compute=args.compute, at=at,

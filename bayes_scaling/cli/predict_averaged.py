@@ -7,7 +7,9 @@ forecasts are the stacked mixture of the forms' predictives, and the allocation 
 intervals pool the forms' draws with the same weights, so they carry the law-form uncertainty.
 The report has the shape of :func:`bayes_scaling.cli.predict_report.build_report`'s, with
 ``"intervals": "averaged"``, ``"averaging"`` (laws, weights, factor, cuts) and no exponents (the forms'
-allocation exponents are not one quantity).
+allocation exponents are not one quantity). When no internal cut of the data can be refitted with
+every form, the report is the first source's own (its width factor), with ``"averaging"`` saying so
+(``"fallback"``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def check_sources(sources) -> None:
         if not same:
             raise CLIError(f"--average-with: {s.description} was fitted on other data than {first.description}; "
                            "average fits of the same runs")
+        if s.method != first.method:
+            raise CLIError(f"--average-with: average fits of one method; {first.description} is "
+                           f"{first.method or 'of unknown method'}, {s.description} is {s.method or 'of unknown method'}")
         if (s.nu is None) != (first.nu is None):
             raise CLIError("--average-with: the sources' noise models differ (Student-t and Gaussian); average fits "
                            "of one method")
@@ -84,6 +89,12 @@ def build_averaged_report(sources, *, compute=(), at=(), target_loss=None, level
 
     check_sources(sources)
     stack = A.learn_stacking(sources[0].data, [s.spec or type(s.law) for s in sources], flops_per_param_token=k)
+    if not stack.n_cuts:  # nothing to stack on (warned): the first form alone, with its own width factor
+        from .predict_report import build_report
+
+        rep = build_report(sources[0], compute=compute, at=at, target_loss=target_loss, level=level, k=k)
+        return {**rep, "averaging": {**stack.summary(), "fallback": f"{stack.laws[0]} alone: no internal cut of "
+                                     "the data can be refitted with every form"}}
     laws = [s.law for s in sources]
     C = np.asarray(compute, dtype=np.float64)
     alloc = []

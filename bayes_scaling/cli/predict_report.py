@@ -197,7 +197,9 @@ def format_report(rep: dict, src, k: float = 6.0) -> str:
     lines = [f"Source: {src.description}"]
     lines.append("Point law: estimates only." if sample_shape(src.law) == () else
                  f"Estimates are medians over draws; [lower, upper] is the {level:.0%} central interval.")
-    if rep.get("averaging"):
+    if rep.get("averaging") and rep["averaging"].get("fallback"):
+        lines.append(f"Law forms not averaged: {rep['averaging']['fallback']}.")
+    elif rep.get("averaging"):
         a = rep["averaging"]
         lines.append("Law forms averaged with leave-future-out stacking weights: "
                      + ", ".join(f"{n} {w:.3g}" for n, w in zip(a["laws"], a["weights"]))
