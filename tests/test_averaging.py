@@ -108,9 +108,12 @@ def test_stacked_interval_with_one_form_is_the_widened_exact_law_interval(exampl
     np.testing.assert_allclose(c, t["estimate"], rtol=1e-9)
     lo2, hi2, _ = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (1.0, 0.0), 0.9, 2.0)
     np.testing.assert_allclose(np.log(hi2 / c), 2 * np.log(hi / c), rtol=1e-9)
-    # half the weight on a copy shifted by +1 in log loss moves the centre by 0.5
-    _, _, c3 = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (0.5, 0.5), 0.9, 1.0)
-    np.testing.assert_allclose(np.log(c3 / c), 0.5, rtol=1e-9)
+    # two forms at equal weight: the centre is the median of their pooled mean-law draws, and the
+    # interval spans both (a copy shifted by +1 in log loss)
+    lo3, hi3, c3 = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (0.5, 0.5), 0.9, 1.0)
+    np.testing.assert_array_equal(c3, np.quantile(np.exp(np.concatenate([mu, mu + 1.0])), 0.5, axis=0,
+                                                  method="inverted_cdf"))
+    assert np.all(lo3 < c) and np.all(hi3 > c * np.e)  # from below form 1's median to above form 2's
 
 
 def test_backtest_averaged_intervals_mix_both_forms_and_say_so(example):
@@ -269,3 +272,68 @@ def test_stacking_with_no_usable_cut_says_so_and_falls_back_to_the_first_form():
     with pytest.warns(RuntimeWarning, match="no internal cut"):
         s = learn_stacking(ds, ("chinchilla", "kaplan"))
     assert s.weights == (1.0, 0.0) and s.factor == 1.0 and s.n_cuts == 0
+
+
+def test_weighted_student_t_mixture_quantiles_solve_the_weighted_cdf():
+    mu = jnp.array([[0.0], [0.3]])
+    sigma = jnp.array([[0.1], [0.2]])
+    nu = jnp.array([[2.5], [6.0]])
+    w = jnp.array([0.8, 0.2])
+    vals, ok = _mixture_quantiles(mu, sigma, nu, jnp.array([0.05, 0.95]), student=True, weights=w)
+    assert bool(np.all(ok))
+    for qi, q in enumerate((0.05, 0.95)):
+        F = sum(float(w[s]) * stats.t.cdf(float(np.asarray(vals)[qi, 0]), float(nu[s, 0]), float(mu[s, 0]),
+                                          float(sigma[s, 0])) for s in range(2))
+        assert F == pytest.approx(q, abs=1e-8)
+
+
+def test_simplex_weights_edge_cases():
+    np.testing.assert_array_equal(simplex_weights(np.array([[0.0, 0.0], [0.0, 1.0]])), [1.0, 0.0])
+    np.testing.assert_array_equal(simplex_weights(np.zeros((2, 2))), [1.0, 0.0])
+    with pytest.raises(ValueError, match="finite square"):
+        simplex_weights(np.array([[1.0, np.nan], [np.nan, 1.0]]))
+
+
+def test_the_stacked_factor_scores_each_cut_with_the_other_cuts_weights(monkeypatch):
+    import bayes_scaling.prediction.averaging as A
+
+    # two cuts: form 0 is exact on cut 0 and far off on cut 1, form 1 the reverse; in-sample weights
+    # (0.5, 0.5) would score both cuts alike, leave-one-cut-out weights put all the weight on the
+    # form that misses the scored cut
+    cut = np.ones(4, bool)
+    monkeypatch.setattr(A, "_common_cuts", lambda *a: [("compute", cut), ("compute", ~cut)])
+    errs = {0: [(np.array([0.0, 0.0]), np.full(2, 1e-4)), (np.array([0.1, 0.1]), np.full(2, 1e-4))],
+            1: [(np.array([0.1, 0.1]), np.full(2, 1e-4)), (np.array([0.0, 0.0]), np.full(2, 1e-4))]}
+    calls = iter([0, 1])
+    monkeypatch.setattr(A, "_refit_errors", lambda data, spec, masks: errs[next(calls)])
+    s = A.learn_stacking(None, ("chinchilla", "kaplan"))
+    assert s.weights == pytest.approx((0.5, 0.5))
+    # each cut scored with the other's weights: error 0.1, variance 1e-4 -> z^2 = 100, kappa = 10
+    assert s.factor == pytest.approx(10.0)
+
+
+def test_averaging_falls_back_to_the_first_form_when_nothing_can_be_stacked():
+    from bayes_scaling.analysis import backtest as bt
+    from bayes_scaling.cli.predict import Source
+    from bayes_scaling.cli.predict_averaged import build_averaged_report, check_sources
+    from bayes_scaling.cli.common import CLIError
+
+    n, d = bs.data.chinchilla_design(budgets=(1e19, 1e20, 1e21), sizes_per_budget=4)
+    ds = bs.from_arrays(n, d, bs.simulate(jax.random.key(0), bs.HOFFMANN_2022, n, d, noise=0.01).loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = bt.backtest(ds, above_compute=2e20, method="bootstrap", key=jax.random.key(0), replicates=8,
+                        intervals="averaged")
+        chin = bs.bootstrap(jax.random.key(1), ds, 8)
+        kap = bs.bootstrap(jax.random.key(1), ds, 8, law="kaplan")
+    assert t.meta["averaging"] is None and t.meta["intervals"] in ("discrepancy", "exact-law")
+    src = [Source(f.law, f.sigma, None, ds, name, (), None, True, "bootstrap") for f, name in
+           ((chin, "chin"), (kap, "kap"))]
+    with pytest.warns(RuntimeWarning, match="cannot be averaged"):
+        rep = build_averaged_report(src, compute=[1e22], at=[(7e10, 1.4e12)])
+    assert rep["intervals"] != "averaged" and "alone" in rep["averaging"]["fallback"]
+    assert rep["allocation"] and rep["loss"][0]["predictive_lower"] < rep["loss"][0]["predictive_upper"]
+    with pytest.raises(CLIError, match="one method"):
+        check_sources([src[0], src[1]._replace(method="nuts")])
+    with pytest.raises(CLIError, match="noise models differ"):
+        check_sources([src[0], src[1]._replace(nu=np.full(8, 4.0))])
