@@ -108,12 +108,16 @@ def test_stacked_interval_with_one_form_is_the_widened_exact_law_interval(exampl
     np.testing.assert_allclose(c, t["estimate"], rtol=1e-9)
     lo2, hi2, _ = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (1.0, 0.0), 0.9, 2.0)
     np.testing.assert_allclose(np.log(hi2 / c), 2 * np.log(hi / c), rtol=1e-9)
-    # two forms at equal weight: the centre is the median of their pooled mean-law draws, and the
-    # interval spans both (a copy shifted by +1 in log loss)
+    # two forms at equal weight: the centre moves halfway in log loss (a copy shifted by +1), and the
+    # interval spans both forms
     lo3, hi3, c3 = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (0.5, 0.5), 0.9, 1.0)
-    np.testing.assert_array_equal(c3, np.quantile(np.exp(np.concatenate([mu, mu + 1.0])), 0.5, axis=0,
-                                                  method="inverted_cdf"))
+    np.testing.assert_allclose(np.log(c3 / c), 0.5, rtol=1e-9)
     assert np.all(lo3 < c) and np.all(hi3 > c * np.e)  # from below form 1's median to above form 2's
+    # widening acts on both sides of the mixture's median, even when the centre is outside the
+    # narrow interval (weights 0.85 / 0.15, forms far apart)
+    lo4, hi4, c4 = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (0.85, 0.15), 0.5, 1.0)
+    lo5, hi5, _ = stacked_interval([mu, mu + 1.0], [fit.sigma, fit.sigma], [None, None], (0.85, 0.15), 0.5, 1.5)
+    assert np.all(c4 > hi4) and np.all(hi5 > hi4) and np.all(lo5 < lo4)
 
 
 def test_backtest_averaged_intervals_mix_both_forms_and_say_so(example):

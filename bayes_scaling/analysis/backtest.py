@@ -326,6 +326,7 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
         for lv in LEVELS:
             kinds[""][lv] = lo_hi[lv][:2]
         factor = np.full(N.shape, float(stack.factor))
+        centre = lo_hi[LEVELS[0]][2]  # the stacked prediction (the same at every level)
     else:
         # the exact-law intervals once per level; the default ones are them widened (as predict_loss does)
         f = 1.0 if disc is None else float(disc.factor)
@@ -336,7 +337,7 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
             kinds["exact_law_"][lv] = (lo, hi)
             kinds[""][lv] = (lo, hi) if disc is None else widen(lo, hi, np.asarray(t["estimate"]), f)
         factor = np.full(N.shape, f)
-    pred = np.asarray(t["estimate"]) if stack is None else _stacked_centre(data, fits, j, test, stack, k)
+    pred = np.asarray(t["estimate"]) if stack is None else centre
     ext = np.asarray(t["extrapolation_decades"])
     return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
                  {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
@@ -355,12 +356,6 @@ def _form_log_mu(data, fits, j, test, k):
         mu = np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(x, dtype=jnp.float64) for x in xs)))
         out.append((mu.reshape((-1, mu.shape[-1])), sigma, nu))
     return out
-
-
-def _stacked_centre(data, fits, j, test, stack, k):
-    mus = _form_log_mu(data, fits, j, test, k)
-    c = sum(w * np.log(np.median(np.exp(mu), axis=0)) for w, (mu, _, _) in zip(stack.weights, mus) if w > 0)
-    return np.exp(c / sum(w for w in stack.weights if w > 0))
 
 
 def _stacked_bounds(data, fits, j, test, stack, k):

@@ -230,11 +230,13 @@ def stacked_interval(log_mus, sigmas, nus, weights, level: float, factor: float 
         factor: the width factor applied around the centre (1: the mixture itself).
 
     Returns:
-        (lower, upper, centre) arrays of loss (P,): the weighted mixture's central interval widened
-        ``factor`` times around ``centre``, the weighted median over the forms' draws of the mean
-        law's loss (:func:`weighted_summary`; with one form, the median that
-        :func:`~bayes_scaling.prediction.predict_loss` estimates). The centre is moved into the
-        interval before widening (:func:`~bayes_scaling.prediction.discrepancy.widen`). Endpoints whose
+        (lower, upper, centre) arrays of loss (P,). ``centre`` is the stacked prediction, ``exp(sum_l
+        w_l log median_l loss)`` (each form's median mean-law loss over its draws, as
+        :func:`~bayes_scaling.prediction.predict_loss` estimates; the stacking weights minimise this
+        predictor's internal error). The interval is the weighted mixture's central interval widened
+        ``factor`` times around the mixture's median (around ``centre`` with one form, exactly the
+        width factor's interval). When the forms disagree by far more than their own spread the
+        mixture is bimodal and ``centre`` can lie outside its narrow (50%) interval. Endpoints whose
         quantile search did not converge are NaN, with a warning.
     """
     from .discrepancy import widen
@@ -254,10 +256,11 @@ def stacked_interval(log_mus, sigmas, nus, weights, level: float, factor: float 
         nu.append(np.broadcast_to(np.asarray(nus[i] if student else sigmas[i], dtype=np.float64).reshape(-1), (S,)))
         ws.append(np.full(S, weights[i] / S))
     total = float(sum(weights[i] for i in keep))
-    # the estimate: the median over the forms' draws of the mean law, weighted (one form: predict_loss's)
-    centre = weighted_summary([np.exp(mu) for mu in mus], [weights[i] / total for i in keep], level,
-                              name="loss").estimate
-    qs = np.array([(1 - level) / 2, (1 + level) / 2])
+    # the estimate: the stacked prediction, exp of the weighted mean of the forms' log median losses
+    # (the predictor the weights were chosen for; one form: predict_loss's estimate)
+    centre = np.exp(sum(weights[i] * np.log(np.median(np.exp(mu), axis=0)) for i, mu in zip(keep, mus)) / total)
+    qs = np.array([(1 - level) / 2, (1 + level) / 2]) if len(keep) == 1 else \
+        np.array([(1 - level) / 2, (1 + level) / 2, 0.5])
     vals, ok = _mixture_quantiles(jnp.asarray(np.concatenate(mus)), jnp.asarray(np.concatenate(sig))[:, None],
                                   jnp.asarray(np.concatenate(nu))[:, None], jnp.asarray(qs), student=student,
                                   weights=jnp.asarray(np.concatenate(ws) / total))
@@ -268,7 +271,9 @@ def stacked_interval(log_mus, sigmas, nus, weights, level: float, factor: float 
                       stacklevel=2)
     vals = np.where(ok, np.asarray(vals), np.nan)
     lo, hi = np.exp(vals[0]), np.exp(vals[1])
-    lo, hi = widen(lo, hi, centre, factor)
+    # widened around the mixture's own median (inside every central interval, so both sides widen);
+    # one form: around its estimate, as the width factor does
+    lo, hi = widen(lo, hi, centre if len(keep) == 1 else np.exp(vals[2]), factor)
     return lo, hi, centre
 
 
