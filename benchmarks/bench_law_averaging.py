@@ -30,7 +30,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from _common import write_json
 from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
@@ -38,10 +37,9 @@ from bench_interval_designs import DEV_SPLITS, load_dev, score
 
 from bayes_scaling.analysis import backtest as bt
 from bayes_scaling.analysis.region_fits import fit_regions
-from bayes_scaling.laws import inputs_for, resolve
+from bayes_scaling.laws import resolve
 from bayes_scaling.prediction import learn_discrepancy
-from bayes_scaling.prediction._core import _log_loss_inputs, _mapped
-from bayes_scaling.prediction.averaging import AVERAGED_LAWS, learn_stacking, stacked_interval
+from bayes_scaling.prediction.averaging import AVERAGED_LAWS, learn_stacking, log_loss_draws, stacked_interval
 
 DESIGNS = ("width-factor", "stacked", "kaplan width-factor")
 
@@ -55,8 +53,7 @@ def _fits(data, train, method, seed, replicates):
         spec = resolve(name)
         fits = fit_regions(data, train[None], method=method, key=jax.random.key(seed), law=spec, **kw)
         law, sigma, nu = fits.region(0)
-        xs = inputs_for(spec, N=data.N[test], D=data.D[test])
-        out.append((np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(x) for x in xs))), sigma, nu))
+        out.append((log_loss_draws(law, N=data.N[test], D=data.D[test]), sigma, nu))
     return out
 
 

@@ -341,3 +341,29 @@ def test_averaging_falls_back_to_the_first_form_when_nothing_can_be_stacked():
         check_sources([src[0], src[1]._replace(method="nuts")])
     with pytest.raises(CLIError, match="noise models differ"):
         check_sources([src[0], src[1]._replace(nu=np.full(8, 4.0))])
+
+
+def test_cli_backtest_reports_an_averaged_forms_failed_fit_in_its_verdict(monkeypatch, capsys):
+    import json
+
+    from bayes_scaling import cli
+    from bayes_scaling.analysis import backtest as bt
+    from bayes_scaling.prediction.averaging import Stacking
+
+    real = bt.fit_regions
+
+    def failing(*args, **kwargs):  # Kaplan's fit reports 60% failed replicates
+        fits = real(*args, **kwargs)
+        if kwargs["law"].name != "kaplan":
+            return fits
+        return fits._replace(info=[{**i, "failed": int(0.6 * i["replicates"])} for i in fits.info])
+
+    monkeypatch.setattr(bt, "fit_regions", failing)
+    monkeypatch.setattr(bt, "_stack", lambda data, forms, k: Stacking(("chinchilla", "kaplan"), (0.5, 0.5), 1.2, 4, 40,
+                                                                      (0.01, 0.01)))
+    rc = cli.main(["backtest", "--example", "--holdout-above-compute", "2e21", "--replicates", "10",
+                   "--intervals", "averaged", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc != 0 and d["reliable"] is False
+    assert any(p.startswith("kaplan fit on C <= 2e+21") and "replicates failed" in p for p in d["problems"])
+    assert d["coverage"] is None  # the step is not pooled either

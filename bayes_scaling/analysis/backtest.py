@@ -29,7 +29,6 @@ import math
 import warnings
 from typing import Sequence
 
-import jax.numpy as jnp
 import numpy as np
 
 from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, Dataset
@@ -345,16 +344,13 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
 
 
 def _form_log_mu(data, fits, j, test, k):
-    """Per form: (log loss of its samples at the held-out runs (S, P), sigma, nu)."""
-    from ..laws import inputs_for
-    from ..prediction._core import _log_loss_inputs, _mapped
+    """Per form: (log loss of its draws at the held-out runs (S, P), sigma, nu)."""
+    from ..prediction.averaging import log_loss_draws
 
     out = []
     for f in fits:
         law, sigma, nu = f.region(j)
-        xs = inputs_for(f.spec, **_law_inputs(data, f.spec, test), flops_per_param_token=k)
-        mu = np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(x, dtype=jnp.float64) for x in xs)))
-        out.append((mu.reshape((-1, mu.shape[-1])), sigma, nu))
+        out.append((log_loss_draws(law, **_law_inputs(data, f.spec, test), flops_per_param_token=k), sigma, nu))
     return out
 
 

@@ -91,6 +91,10 @@ def _problems(ds, spec, table) -> list:
     out = design_problems(ds, spec)
     for s in steps:
         out += assess_info(s, f"fit on {axis} <= {s['threshold']:.4g}")
+        avg = s.get("averaging") or (m.get("averaging") if "steps" not in m else None)
+        for lab, w in zip(avg["laws"][1:], avg["weights"][1:]) if avg else ():
+            if w > 0:  # an averaged form that carries weight: its fit's problems are the result's too
+                out += assess_info(avg["fits"][lab], f"{lab} fit on {axis} <= {s['threshold']:.4g}")
     return out
 
 

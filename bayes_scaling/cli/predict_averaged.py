@@ -49,15 +49,6 @@ def check_sources(sources) -> None:
         raise CLIError(f"--average-with: each law form once; got {', '.join(names)}")
 
 
-def _flat_log_mu(law, cols):
-    import jax.numpy as jnp
-
-    from ..prediction._core import _log_loss_inputs, _mapped
-
-    mu = np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(c) for c in cols)))
-    return mu.reshape((-1, mu.shape[-1]))
-
-
 def _flat(x, n):
     return None if x is None else np.broadcast_to(np.asarray(x, dtype=np.float64).reshape(-1), (n,))
 
@@ -67,12 +58,12 @@ def _loss(P, A, sources, stack, at, level, k):
     mean laws' interval over the weighted mixture of draws, and the stacked predictive interval."""
     inputs = type(sources[0].law).inputs
     cols = [np.asarray(c, dtype=np.float64) for c in np.asarray(at, dtype=np.float64).T]
-    mus = [_flat_log_mu(s.law, [cols[inputs.index(n)] for n in type(s.law).inputs]) for s in sources]
+    named = dict(zip(inputs, cols))
+    mus = [A.log_loss_draws(s.law, **named, flops_per_param_token=k) for s in sources]
     sig = [_flat(s.sigma, m.shape[0]) for s, m in zip(sources, mus)]
     nus = [_flat(s.nu, m.shape[0]) for s, m in zip(sources, mus)]
     mean = A.weighted_summary([np.exp(m) for m in mus], stack.weights, level, name="loss")
     lo, hi, centre = A.stacked_interval(mus, sig, nus, stack.weights, level, stack.factor)
-    named = dict(zip(inputs, cols))
     ext = P.extrapolation_decades(**named, data=sources[0].data, flops_per_param_token=k)
     return [{**{n: float(named[n][i]) for n in inputs}, "estimate": float(centre[i]),
              "lower": float(mean.lower[i]), "upper": float(mean.upper[i]),

@@ -55,7 +55,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Stacking", "learn_stacking", "simplex_weights", "stacked_interval", "weighted_summary",
+__all__ = ["Stacking", "learn_stacking", "simplex_weights", "stacked_interval", "weighted_summary", "log_loss_draws",
            "averaged_allocation_table", "averaged_target_table", "AVERAGED_LAWS"]
 
 # The forms averaged by default for data of (N, D): the two that read only N and D.
@@ -146,18 +146,12 @@ def _common_cuts(data, specs, fractions, k):
 
 
 def _refit_errors(data, spec, masks):
-    """Per cut (r, s^2 + v) of the least-squares refits of one form, or None where a refit failed."""
-    from ..analysis.region_fits import fit_masks, region_starts
-    from .discrepancy import _LOSS, _internal_errors
+    """Per cut (r, s^2 + v) of the least-squares refits of one form, or None where a refit failed
+    (the width factor's own refits, :func:`bayes_scaling.prediction.discrepancy._refit_errors`)."""
+    from .discrepancy import _refit_errors as refits
 
-    logX, logL = data.log_inputs(spec), np.log(data.loss)
-    starts = region_starts(data, loss=_LOSS, law=spec)
-    res = fit_masks(jnp.asarray(starts), logX, jnp.asarray(logL),
-                    jnp.asarray(np.stack([m for _, m in masks]), dtype=jnp.float64), law=spec, loss=_LOSS)
-    ok = np.asarray(res.converged) & np.all(np.isfinite(np.asarray(res.x)), axis=1)
-    errs = _internal_errors(masks, np.asarray(res.x), logX, logL, spec)
-    return [(r, var) if good and np.all(np.isfinite(var)) and np.all(var > 0) else None
-            for (_, _, r, var), good in zip(errs, ok)]
+    return [None if e is None or not (np.all(np.isfinite(e[3])) and np.all(e[3] > 0)) else (e[2], e[3])
+            for e in refits(data, spec, masks)]
 
 
 def learn_stacking(data, laws=AVERAGED_LAWS, *, fractions=None, flops_per_param_token: float = 6.0) -> Stacking:
@@ -277,6 +271,17 @@ def stacked_interval(log_mus, sigmas, nus, weights, level: float, factor: float 
     # one form: around its estimate, as the width factor does
     lo, hi = widen(lo, hi, centre if len(keep) == 1 else np.exp(vals[2]), factor)
     return lo, hi, centre
+
+
+def log_loss_draws(law, *, flops_per_param_token: float = 6.0, **query) -> np.ndarray:
+    """Each draw's mean-law log loss at the query points, (S, P): the law's sample dims flattened
+    (one row for a point law). ``query``: whichever of N, D, C, U determine the law's inputs."""
+    from ..laws import inputs_for
+    from ._core import _log_loss_inputs, _mapped
+
+    xs = inputs_for(type(law), **query, flops_per_param_token=flops_per_param_token)
+    mu = np.asarray(_mapped(_log_loss_inputs, law, *(jnp.asarray(x, dtype=jnp.float64) for x in xs)))
+    return mu.reshape((-1, mu.shape[-1]))
 
 
 def weighted_summary(samples, weights, level: float = 0.9, *, name: str = "quantity"):

@@ -187,9 +187,28 @@ def _log_loss_and_jacobian(x, logX, *, spec):
     return jax.vmap(one)(x)
 
 
-def _standardised_errors(masks, x, logX, logL, spec):
-    """Per cut: (axis, n_fit, errors r, standardised errors z = r / sqrt(s^2 + v)) at the scored runs."""
-    return [(a, n, r, r / np.sqrt(var)) for a, n, r, var in _internal_errors(masks, x, logX, logL, spec)]
+def _refit_errors(data, spec, masks, starts=None):
+    """Least-squares refits of ``spec`` on every cut (one vmapped program), scored on the rest.
+
+    Returns one entry per cut, aligned with ``masks``: (axis, n_fit, errors r, predictive variances
+    s^2 + v) at the scored runs, or None where the refit did not converge (its errors are not
+    computed: a non-finite fit has no Jacobian to speak of).
+    """
+    from ..analysis.region_fits import fit_masks, region_starts
+
+    logX, logL = data.log_inputs(spec), np.log(data.loss)
+    if starts is None:
+        starts = region_starts(data, loss=_LOSS, law=spec)
+    res = fit_masks(jnp.asarray(starts), logX, jnp.asarray(logL),
+                    jnp.asarray(np.stack([m for _, m in masks]), dtype=jnp.float64), law=spec, loss=_LOSS)
+    x = np.asarray(res.x)
+    ok = np.asarray(res.converged) & np.all(np.isfinite(x), axis=1)
+    out = [None] * len(masks)
+    if ok.any():
+        good = [c for c, g in zip(masks, ok) if g]
+        for i, e in zip(np.flatnonzero(ok), _internal_errors(good, x[ok], logX, logL, spec)):
+            out[i] = e
+    return out
 
 
 def _internal_errors(masks, x, logX, logL, spec):
@@ -231,7 +250,6 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     Returns:
         A :class:`Discrepancy`.
     """
-    from ..analysis.region_fits import fit_masks, region_starts
     from ..laws import resolve
 
     spec = resolve(law)
@@ -240,18 +258,12 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         warnings.warn("discrepancy: no internal cut of the data can be refitted (too few points or model "
                       "sizes); the intervals assume the law is exact", RuntimeWarning, stacklevel=2)
         return Discrepancy(1.0)
-    logX, logL = data.log_inputs(spec), np.log(data.loss)
-    if starts is None:
-        starts = region_starts(data, loss=_LOSS, law=spec)
-    res = fit_masks(jnp.asarray(starts), logX, jnp.asarray(logL),
-                    jnp.asarray(np.stack([m for _, m in masks]), dtype=jnp.float64), law=spec, loss=_LOSS)
-    ok = np.asarray(res.converged) & np.all(np.isfinite(np.asarray(res.x)), axis=1)
-    masks = [c for c, good in zip(masks, ok) if good]
-    if not masks:
+    errors = [e for e in _refit_errors(data, spec, masks, starts) if e is not None]
+    if not errors:
         warnings.warn("discrepancy: no internal refit converged; the intervals assume the law is exact",
                       RuntimeWarning, stacklevel=2)
         return Discrepancy(1.0)
-    errors = _standardised_errors(masks, np.asarray(res.x)[ok], logX, logL, spec)
+    errors = [(a, n, r, r / np.sqrt(var)) for a, n, r, var in errors]
     cuts = tuple({"axis": a, "n_fit": n, "n_scored": int(r.size), "mean_error": float(np.mean(r)),
                   "rms_z": float(np.sqrt(np.mean(z * z)))} for a, n, r, z in errors)
     factor = math.sqrt(float(np.mean([np.mean(z * z) for *_, z in errors])))
