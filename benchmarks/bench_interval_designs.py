@@ -188,7 +188,7 @@ def one_split(label, data, by, thr, method, seed, law="chinchilla", replicates=1
     train = data.subset(train_mask)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        learned = learn(internal_errors(train, spec), dm.learn_discrepancy(train, spec).factor)
+        learned = learn(internal_errors(train, spec), dm.learn_discrepancy(train, spec, stacked_centre=False).factor)
     rows = t.rows
     test_reach = reach(np.array([r["N"] for r in rows]), np.array([r["D"] for r in rows]), train.N, train.D)
     y = np.array([r["loss"] for r in rows])

@@ -64,7 +64,7 @@ def one_split(label, data, by, thr, method, seed, replicates):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fits = _fits(data, train, method, seed, replicates)
-        kappas = [learn_discrepancy(tr, name).factor for name in AVERAGED_LAWS]
+        kappas = [learn_discrepancy(tr, name, stacked_centre=False).factor for name in AVERAGED_LAWS]
         stack = learn_stacking(tr, AVERAGED_LAWS)
     mus, sigmas, nus = zip(*fits)
     setups = {"width-factor": ((1.0, 0.0), kappas[0]), "stacked": (stack.weights, stack.factor),

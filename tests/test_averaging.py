@@ -59,7 +59,7 @@ def test_one_form_stacking_is_the_width_factor(example):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         s = learn_stacking(example, ("chinchilla",))
-        d = learn_discrepancy(example, "chinchilla")
+        d = learn_discrepancy(example, "chinchilla", stacked_centre=False)
     assert s.weights == (1.0,) and s.n_cuts == d.n_cuts and s.n_scored == d.n_scored
     assert s.factor == pytest.approx(d.factor, rel=1e-12)
 

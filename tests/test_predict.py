@@ -610,7 +610,7 @@ def test_cli_full_report_and_text(capsys):
     assert out["level"] == 0.8
     (row,) = out["loss"]
     assert set(row) == {"N", "D", "estimate", "lower", "upper", "predictive_lower", "predictive_upper",
-                        "width_factor", "extrapolation_decades"}
+                        "predictive_centre", "width_factor", "extrapolation_decades"}
     assert row["estimate"] == pytest.approx(float(HOFF.loss(7e10, 1.4e12)), rel=1e-14)
     tg = out["target"]
     # Round trip through the CLI: 1.9112 is L_opt(1e24) rounded (TARGETS.md §3), so C ~ 1e24.

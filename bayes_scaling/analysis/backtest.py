@@ -305,6 +305,7 @@ def _law_inputs(data, spec, rows):
 def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
     from ..prediction import predict_loss
     from ..prediction.discrepancy import widen
+    from ..prediction.loss import stacked_centre
 
     law, sigma, nu = fits[0].region(j)
     query = _law_inputs(data, fits[0].spec, test)
@@ -329,14 +330,19 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
     else:
         # the exact-law intervals once per level; the default ones are them widened (as predict_loss does)
         f = 1.0 if disc is None else float(disc.factor)
+        moved = None
         for lv in LEVELS:
             t = predict_loss(law, **query, sigma=sigma, nu=nu, level=lv, data=train_data, intervals="exact-law",
                              flops_per_param_token=k)
-            lo, hi = np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"])
+            lo, hi, est = (np.asarray(t[c]) for c in ("predictive_lower", "predictive_upper", "estimate"))
+            if disc is not None and moved is None:  # the centre (the same at every level)
+                moved = stacked_centre(disc, type(law), est, [query[n] for n in type(law).inputs])
             kinds["exact_law_"][lv] = (lo, hi)
-            kinds[""][lv] = (lo, hi) if disc is None else widen(lo, hi, np.asarray(t["estimate"]), f)
+            kinds[""][lv] = (lo, hi) if disc is None else widen(lo, hi, est, f, moved)
         factor = np.full(N.shape, f)
-    pred = np.asarray(t["estimate"]) if stack is None else centre
+        # the default intervals' centre: the estimate, or the stacked one with a companion form
+        centre = est if moved is None else moved
+    pred = np.asarray(t["estimate"]) if stack is None and fits[0].method == "point" else centre
     ext = np.asarray(t["extrapolation_decades"])
     return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
                  {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},

@@ -31,6 +31,20 @@ parameter uncertainty says, the refits miss their larger runs by more than their
 allow, and ``kappa`` grows. Extrapolation error that grows with the distance is carried by the
 exact-law intervals' own growth (parameter uncertainty grows beyond the data) times ``kappa``.
 
+For Chinchilla's and Kaplan's forms (the two forms of (N, D)) the centre is also moved: a factor
+multiplies the whole interval and so cannot correct a prediction whose error has one sign, and on
+real data the two forms often miss on opposite sides. :func:`learn_stacked_centre` refits both forms
+on the same internal cuts, learns leave-future-out stacking weights ``(1 - w, w)`` from their
+errors there (Yao et al. 2018; Bürkner, Gabry & Vehtari 2020), and centres the interval at
+
+    log m(x) = (1 - w) log c(x) + w log L_companion(x),
+
+``L_companion`` the other form's default point fit of the whole data; ``kappa`` is then learned for
+the stacked centre's own internal errors (each cut scored with weights learned from the other cuts).
+The exact-law interval is moved on the log scale so that its centre is ``m`` and widened ``kappa``
+times around it. Other forms (compute-only, data-constrained, constrained ones) keep the factor
+alone, as does ``learn_discrepancy(..., stacked_centre=False)``.
+
 How the design was chosen (benchmarks/RESULTS.md, "Honest extrapolation intervals"): among an
 additive discrepancy ``Normal(0, (tau * reach)^2)`` with ``tau`` learned from the same refits (the
 previous default), this width factor, both together, and a learned bias slope, this one was the
@@ -53,6 +67,10 @@ Constants and choices, set a priori (none tuned on held-out data):
 References:
     Kennedy and O'Hagan 2001, "Bayesian calibration of computer models", JRSS B 63(3) (model
         discrepancy).
+    Yao, Vehtari, Simpson and Gelman 2018, "Using stacking to average Bayesian predictive
+        distributions", Bayesian Analysis 13(3) (stacking weights).
+    Bürkner, Gabry and Vehtari 2020, "Approximate leave-future-out cross-validation for Bayesian
+        time series models", J. Stat. Comput. Simul. 90(14) (scoring on the future).
     Hyndman and Athanasopoulos 2021, "Forecasting: Principles and Practice", 3rd ed., sec. 5.10
         (time-series cross-validation on a rolling forecasting origin).
     Vovk, Gammerman, Shafer 2005, "Algorithmic Learning in a Random World" (calibration from
@@ -80,7 +98,10 @@ _LOSS = "squared-log"
 
 
 class Discrepancy(NamedTuple):
-    """A learned width factor: the exact-law predictive widened ``factor`` times around its centre.
+    """A learned width factor, and (for a form with a companion) a learned move of the centre.
+
+    The predictive interval is the exact-law one moved on the log scale so that its centre is
+    :meth:`centre`, and widened ``factor`` times around it (:func:`widen`).
 
     Attributes:
         factor: kappa, the root mean square of the internal refits' standardised errors (1: the
@@ -88,31 +109,56 @@ class Discrepancy(NamedTuple):
         n_cuts: internal refits that were scored.
         n_scored: internal (cut, run) errors used.
         cuts: one dict per internal cut (axis, n_fit, n_scored, mean error, rms standardised error).
+        companion: the companion form whose extrapolation moves the centre (None: the centre is
+            the law's own estimate).
+        weight: the companion's leave-future-out stacking weight ``w`` (0 to 1).
+        companion_fit: the companion's point law on the data (the package's default fit,
+            :func:`bayes_scaling.fit`), whose predictions enter :meth:`centre`.
     """
 
     factor: float
     n_cuts: int = 0
     n_scored: int = 0
     cuts: tuple = ()
+    companion: str | None = None
+    weight: float = 0.0
+    companion_fit: object = None
+
+    def centre(self, estimate, *inputs) -> np.ndarray:
+        """The predictive centre at the query inputs (the law's: N and D): the stacked prediction
+        ``exp((1 - w) log estimate + w log L_companion)``; ``estimate`` itself without a companion."""
+        est = np.asarray(estimate, dtype=np.float64)
+        if self.companion_fit is None or self.weight == 0:
+            return est
+        other = np.log(np.asarray(self.companion_fit.loss(*inputs), dtype=np.float64))
+        return np.exp((1 - self.weight) * np.log(est) + self.weight * other)
 
     def summary(self) -> dict:
         """A JSON-safe description."""
-        return {"kind": "width-factor", "factor": float(self.factor), "n_cuts": int(self.n_cuts),
-                "n_scored": int(self.n_scored), "cuts": [dict(c) for c in self.cuts]}
+        out = {"kind": "width-factor" if self.companion is None else "stacked-centre width-factor",
+               "factor": float(self.factor), "n_cuts": int(self.n_cuts),
+               "n_scored": int(self.n_scored), "cuts": [dict(c) for c in self.cuts]}
+        if self.companion is not None:
+            out["companion"] = {"law": self.companion, "weight": float(self.weight),
+                                "fit": {k: float(v) for k, v in self.companion_fit._asdict().items()}}
+        return out
 
 
-def widen(lower, upper, centre, factor):
+def widen(lower, upper, centre, factor, moved_to=None):
     """An interval of loss widened ``factor`` (finite, > 0) times around ``centre`` on the log scale.
 
     The centre is first moved into [lower, upper] (a skewed mixture's narrow central interval can
     miss the law's median), so the result always contains the original interval when factor >= 1.
+    With ``moved_to`` (:meth:`Discrepancy.centre`) the interval is first moved on the log scale so
+    that its centre lands there, and widened around it.
     """
     f = np.asarray(factor, dtype=np.float64)
     if not (np.all(np.isfinite(f)) and np.all(f > 0)):
         raise ValueError(f"the width factor must be finite and > 0; got {factor!r}")
     lo, hi = np.log(lower), np.log(upper)
     c = np.clip(np.log(centre), lo, hi)
-    return np.exp(c + f * (lo - c)), np.exp(c + f * (hi - c))
+    d = 0.0 if moved_to is None else np.log(moved_to) - c
+    return np.exp(c + d + f * (lo - c)), np.exp(c + d + f * (hi - c))
 
 
 def _cut_masks(data, spec, fractions, k):
@@ -226,7 +272,7 @@ def _internal_errors(masks, x, logX, logL, spec):
 
 
 def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_per_param_token: float = 6.0,
-                      starts=None) -> Discrepancy:
+                      starts=None, stacked_centre: bool = True) -> Discrepancy:
     """Learn the width factor kappa from the data's own rolling-origin refits.
 
     The refits are least-squares point fits on log loss of every internal cut in one compiled
@@ -246,6 +292,10 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         flops_per_param_token: k in C = k N D.
         starts: (S, p) starts for the refits (default: :func:`~bayes_scaling.analysis.region_starts`
             of a least-squares fit of the whole data).
+        stacked_centre: for a form with a companion (Chinchilla's and Kaplan's, the two forms of
+            (N, D)), move the centre by the companion's stacked extrapolation and learn the factor
+            for that moved centre (:func:`learn_stacked_centre`); False, or when the forms share no
+            usable cut, the factor alone.
 
     Returns:
         A :class:`Discrepancy`.
@@ -253,6 +303,10 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     from ..laws import resolve
 
     spec = resolve(law)
+    if stacked_centre:
+        disc = learn_stacked_centre(data, spec, fractions=fractions, flops_per_param_token=flops_per_param_token)
+        if disc is not None:
+            return disc
     masks = usable_cuts(data, spec, fractions, flops_per_param_token)
     if not masks:
         warnings.warn("discrepancy: no internal cut of the data can be refitted (too few points or model "
@@ -272,3 +326,81 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
                       "intervals assume the law is exact", RuntimeWarning, stacklevel=2)
         return Discrepancy(1.0)
     return Discrepancy(factor, len(errors), int(sum(e[2].size for e in errors)), cuts)
+
+
+def _companion(spec):
+    """The companion form of ``spec`` (the other form of (N, D) for Chinchilla's or Kaplan's, unconstrained),
+    or None."""
+    from ..analysis.compare import label_of
+    from ..laws import resolve
+    from .averaging import AVERAGED_LAWS
+
+    label = label_of(spec)
+    if label not in AVERAGED_LAWS:
+        return None
+    return resolve(next(name for name in AVERAGED_LAWS if name != label))
+
+
+def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
+                         flops_per_param_token: float = 6.0) -> Discrepancy | None:
+    """The width factor around the law's estimate moved towards its companion form's extrapolation.
+
+    Both forms (Chinchilla's and Kaplan's) are refitted by least squares on every internal cut that
+    both can be fitted on (the cuts of :func:`usable_cuts`) and scored on the cut's larger runs, as
+    :func:`bayes_scaling.prediction.averaging.learn_stacking` does. Its leave-future-out stacking
+    weights ``(1 - w, w)`` give the predictive centre
+
+        log m(x) = (1 - w) log c(x) + w log L_companion(x),
+
+    ``c`` the method's estimate and ``L_companion`` the companion form's default point fit
+    (:func:`bayes_scaling.fit`, the package's robust multi-start fit) of the whole data
+    (:meth:`Discrepancy.centre`). The factor is learned for that stacked centre: ``kappa^2`` is the
+    mean over cuts of the mean of ``r_w^2 / (s^2 + v)``, ``r_w`` the cut's stacked error with weights
+    learned from the other cuts (leave-one-cut-out) and ``s^2 + v`` the form's own least-squares
+    predictive variance there (as in :func:`learn_discrepancy`). With ``w = 0`` on every cut this
+    is :func:`learn_discrepancy`'s factor on the common cuts.
+
+    Returns:
+        A :class:`Discrepancy` with ``companion`` set, or None when ``law`` has no companion, no cut
+        can be refitted with both forms, or the companion's whole-data fit did not converge (the
+        caller then learns the factor alone).
+    """
+    from ..analysis.compare import label_of
+    from ..fitting import fit
+    from ..laws import resolve
+    from .averaging import _common_cuts, _refit_errors as stack_errors, simplex_weights
+
+    spec = resolve(law)
+    other = _companion(spec)
+    if other is None:
+        return None
+    specs = (spec, other)
+    masks = _common_cuts(data, specs, fractions, flops_per_param_token)
+    if not masks:
+        return None
+    per_law = [stack_errors(data, sp, masks) for sp in specs]
+    keep = [i for i in range(len(masks)) if all(p[i] is not None for p in per_law)]
+    if not keep:
+        return None
+    R = [np.stack([p[i][0] for p in per_law]) for i in keep]  # per cut (2, n_c)
+    V = [per_law[0][i][1] for i in keep]  # the form's own predictive variances
+    Q = [r @ r.T / r.shape[1] for r in R]
+    w = simplex_weights(np.mean(Q, axis=0))
+    z2, cuts = [], []
+    for c, (i, r, v) in enumerate(zip(keep, R, V)):
+        wc = w if len(R) == 1 else simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
+        r_w = wc @ r
+        z2.append(float(np.mean(r_w**2 / v)))
+        cuts.append({"axis": masks[i][0], "n_fit": int(masks[i][1].sum()), "n_scored": int(r_w.size),
+                     "mean_error": float(np.mean(r_w)), "rms_z": math.sqrt(z2[-1]), "weight": float(wc[1])})
+    factor = math.sqrt(float(np.mean(z2)))
+    if not (math.isfinite(factor) and factor > 0):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comp = fit(data, law=other, warn=False)
+    comp_law = jax.tree_util.tree_map(float, comp.law)
+    if not (bool(comp.converged) and all(math.isfinite(v) for v in comp_law)):
+        return None
+    return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other),
+                       float(w[1]), comp_law)

@@ -110,8 +110,23 @@ def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
 def _kind_note(kind, disc) -> str:
     if kind == "exact-law":
         return "intervals: exact-law (parameter uncertainty and noise; no law discrepancy)"
+    moved = "" if disc.companion is None else (
+        f", its centre moved {disc.weight:.2f} of the way (in log loss) to the {disc.companion} form's "
+        "extrapolation (leave-future-out stacking)")
     return (f"intervals: allowing for the law's discrepancy, the exact-law interval widened {disc.factor:.3g}x "
-            f"around the estimate (learned from {disc.n_cuts} internal rolling-origin refits)")
+            f"around the estimate{moved} (learned from {disc.n_cuts} internal rolling-origin refits)")
+
+
+def stacked_centre(disc, law_cls, estimate, xs):
+    """The discrepancy's predictive centre at the query inputs ``xs`` (the law's), or None when it
+    has no companion form (the centre is then the estimate)."""
+    if disc.companion is None:
+        return None
+    if tuple(law_cls.inputs) != ("N", "D"):
+        raise ValueError(f"the discrepancy moves the centre by the {disc.companion} form's extrapolation in "
+                         f"(N, D), but the {law_cls.name} law reads {', '.join(law_cls.inputs)}; learn the "
+                         "discrepancy for this law")
+    return disc.centre(estimate, *xs)
 
 
 def _noise_note(nus, key, n_draws) -> str:
@@ -169,8 +184,12 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
       when ``sigma`` is None (no noise model). By default (``intervals="discrepancy"``) the
       interval allows for the law's discrepancy beyond the data: the exact-law interval widened
       ``kappa`` times around the estimate on the log scale, ``kappa`` learned from the data's own
-      rolling-origin refits (:mod:`bayes_scaling.prediction.discrepancy`); ``intervals="exact-law"``
+      rolling-origin refits (:mod:`bayes_scaling.prediction.discrepancy`); for Chinchilla's and
+      Kaplan's forms the interval and its centre are first moved part of the way to the other
+      form's extrapolation, by its leave-future-out stacking weight; ``intervals="exact-law"``
       gives the interval that assumes the law is exact (parameter uncertainty and noise only).
+    * ``predictive_centre``: the centre of the predictive interval (the estimate, moved as above
+      by the default intervals of Chinchilla's and Kaplan's forms; NaN without a noise model).
     * ``width_factor``: the factor applied to the exact-law predictive interval (1 for exact-law
       intervals, NaN without a noise model).
     * ``extrapolation_decades``: :func:`extrapolation_decades` against ``data`` (NaN without data).
@@ -195,7 +214,7 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     Returns:
         A :class:`~bayes_scaling.tables.Table` with columns: the given inputs and any the law reads
         (in the order N, D, C, U), estimate, lower, upper, predictive_lower, predictive_upper,
-        width_factor, extrapolation_decades, of the query points' broadcast shape; meta
+        predictive_centre, width_factor, extrapolation_decades, of the query points' broadcast shape; meta
         ``intervals`` ("discrepancy", "exact-law", or None without a noise model) and
         ``discrepancy`` (its summary, or None).
 
@@ -223,18 +242,20 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     mean = summarize(np.exp(np.asarray(log_mu)), nd, level, name="loss")
     disc, kind = _resolve_discrepancy(law, intervals, discrepancy, data, sig, k)
     if sig is None:
-        p_lo = p_hi = factor = np.full(qshape, np.nan)
+        p_lo = p_hi = p_c = factor = np.full(qshape, np.nan)
         notes = ["no noise model (sigma): predictive interval not available"]
     else:
         p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd)
         factor = np.full(qshape, 1.0 if disc is None else float(disc.factor))
-        p_lo, p_hi = widen(p_lo, p_hi, mean.estimate, factor)
+        moved = None if disc is None else stacked_centre(disc, type(law), mean.estimate, xs)
+        p_c = np.asarray(mean.estimate, dtype=np.float64) if moved is None else moved
+        p_lo, p_hi = widen(p_lo, p_hi, mean.estimate, factor, moved)
         notes = [_noise_note(nus, key, n_draws), _kind_note(kind, disc)]
     read = dict(zip(type(law).inputs, xs))
     cols = {n: given[n] if n in given else read[n] for n in _ORDER if n in given or n in read}
     cols.update({
         "estimate": mean.estimate, "lower": mean.lower, "upper": mean.upper,
-        "predictive_lower": p_lo, "predictive_upper": p_hi, "width_factor": factor,
+        "predictive_lower": p_lo, "predictive_upper": p_hi, "predictive_centre": p_c, "width_factor": factor,
         "extrapolation_decades": extrapolation_decades(**given, data=data, flops_per_param_token=k),
     })
     title = f"Loss at ({', '.join(type(law).inputs)})"
