@@ -102,3 +102,27 @@ def test_forms_without_a_companion_and_the_opt_out_learn_the_factor_alone():
         other = learn_discrepancy(compute, ComputeLaw)
     assert alone.companion is None and alone.summary()["kind"] == "width-factor" and alone.n_cuts > 0
     assert other.companion is None and other.n_cuts > 0
+
+
+def test_backtest_rows_centre_on_the_stacked_prediction_and_keep_the_exact_law_estimate():
+    data, train, test = _kaplan_split(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = bt.backtest(data, above_compute=1.5e21, method="bootstrap", key=jax.random.key(0), replicates=16)
+        d = learn_discrepancy(data.subset(train), "chinchilla")
+    assert list(t.columns) == bt.BACKTEST_COLUMNS and len(t) == int(test.sum())
+    s = t.meta["discrepancy"]
+    assert s["kind"] == "stacked-centre width-factor" and s["companion"]["law"] == "kaplan"
+    assert s["companion"]["weight"] == pytest.approx(d.weight, rel=1e-12)
+    f = s["factor"]
+    for r in t:
+        est, m = r["exact_law_predicted"], r["predicted"]
+        assert m == pytest.approx(float(d.centre(est, r["N"], r["D"])), rel=1e-12)
+        assert r["rel_error"] == pytest.approx((m - r["loss"]) / r["loss"], rel=1e-12)
+        assert r["exact_law_lower_90"] <= est <= r["exact_law_upper_90"]
+        # the default interval is the exact-law one moved to m and widened f times there (log scale)
+        assert np.log(r["upper_90"] / m) == pytest.approx(f * np.log(r["exact_law_upper_90"] / est), rel=1e-9)
+        assert np.log(m / r["lower_90"]) == pytest.approx(f * np.log(est / r["exact_law_lower_90"]), rel=1e-9)
+    # on data from Kaplan's law the stacked centre is nearer the held-out runs than Chinchilla's estimate
+    err = lambda c: np.mean([abs(r[c] / r["loss"] - 1) for r in t])  # noqa: E731
+    assert err("predicted") < err("exact_law_predicted")

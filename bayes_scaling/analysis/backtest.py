@@ -46,7 +46,7 @@ LEVELS = (0.5, 0.9)
 BACKTEST_COLUMNS = ["threshold", "N", "D", "C", "loss", "predicted", "rel_error", "lower_50", "upper_50",
                     "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades", "width_factor",
                     "exact_law_lower_50", "exact_law_upper_50", "exact_law_lower_90", "exact_law_upper_90",
-                    "exact_law_in_50", "exact_law_in_90"]
+                    "exact_law_in_50", "exact_law_in_90", "exact_law_predicted"]
 
 # A step whose bootstrap lost more than this share of its replicates is not pooled (its intervals
 # come from a biased subset of resamples); the same bound as bayes_scaling.reliability.
@@ -344,9 +344,10 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
         centre = est if moved is None else moved
     pred = np.asarray(t["estimate"]) if stack is None and fits[0].method == "point" else centre
     ext = np.asarray(t["extrapolation_decades"])
-    return [_row(threshold, N[i], D[i], k, obs[i], pred[i],
-                 {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
-                 ext[i], factor[i]) for i in range(N.size)]
+    exact = np.asarray(t["estimate"])  # the (first) form's own estimate, which the exact-law intervals surround
+    return [{**_row(threshold, N[i], D[i], k, obs[i], pred[i],
+                    {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
+                    ext[i], factor[i]), "exact_law_predicted": float(exact[i])} for i in range(N.size)]
 
 
 def _form_log_mu(data, fits, j, test, k):
