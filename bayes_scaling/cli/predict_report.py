@@ -10,7 +10,7 @@ Shape of the report (``--json``)::
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
      "loss": [{<the law's inputs and the given N, D, C, U>, "estimate", "lower", "upper", "predictive_lower",
-               "predictive_upper", "width_factor", "extrapolation_decades"}, ...],
+               "predictive_upper", "predictive_centre", "width_factor", "extrapolation_decades"}, ...],
      "target": null | {"loss", "reachable_probability", "compute": IV, "N_opt": IV, "D_opt": IV,
                        "prob_reach": [{"compute", "probability"}, ...]}}
 
@@ -156,7 +156,8 @@ def _loss_lines(rep, src) -> list[str]:
     for r in rep["loss"]:
         mean = _fmt_iv({"estimate": r["estimate"], "lower": r["lower"], "upper": r["upper"]})
         pred = "-" if r["predictive_lower"] is None else \
-            f"[{_fmt(r['predictive_lower'])}, {_fmt(r['predictive_upper'])}]"
+            f"{_fmt(r.get('predictive_centre', r['estimate']))} [{_fmt(r['predictive_lower'])}, " \
+            f"{_fmt(r['predictive_upper'])}]"
         ext = "-" if r["extrapolation_decades"] is None else f"{r['extrapolation_decades']:.2f}"
         rows.append([_fmt(r.get(n)) for n in inputs] + [mean, pred, ext])
     lines = [f"\nLoss at ({', '.join(inputs)}):"]
@@ -169,8 +170,12 @@ def _loss_lines(rep, src) -> list[str]:
                      f"(weights and factor learned from {a['n_cuts']} internal rolling-origin refits)")
     elif rep["intervals"] == "discrepancy":
         d = rep["discrepancy"]
+        c = d.get("companion")
+        around = "the estimate" if c is None else (
+            f"the estimate moved {c['weight']:.2f} of the way (in log loss) to the {c['law']} form's "
+            "extrapolation (leave-future-out stacking)")
         lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "
-                     f"interval widened {d['factor']:.3g}x around the estimate (learned from "
+                     f"interval widened {d['factor']:.3g}x around {around} (learned from "
                      f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
     else:
         lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact)")

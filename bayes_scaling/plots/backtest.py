@@ -55,7 +55,7 @@ def backtest_from_fit(fit, runs, *, level: float = 0.9, flops_per_param_token: f
         tag = f"{round(100 * lv)}"
         lo, hi = np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"])
         for i, r in enumerate(rows):
-            r["predicted"] = float(np.asarray(t["estimate"])[i])
+            r["predicted"] = float(np.asarray(t["predictive_centre"] if np.isfinite(lo).all() else t["estimate"])[i])
             r[f"lower_{tag}"] = float(lo[i]) if np.isfinite(lo[i]) else None
             r[f"upper_{tag}"] = float(hi[i]) if np.isfinite(hi[i]) else None
         if np.isfinite(lo).all():
