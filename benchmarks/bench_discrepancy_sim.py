@@ -21,7 +21,10 @@ Two designs:
   redrawn), so coverage here asks whether the learned width follows one systematic error.
 
 Each dataset is backtested with the bootstrap or NUTS; the default (discrepancy) and exact-law
-intervals come from the same fits. Coverage is averaged over datasets; the standard error uses the
+intervals come from the same fits. The default is the package's current one: for the chinchilla and
+kaplan designs (Chinchilla's form) that is the stacked-centre width factor since issue 11's fourth
+design; the figures in benchmarks/RESULTS.md before that section are the width factor alone's
+(``bench_stacked_centre.py`` compares the two on the same fits). Coverage is averaged over datasets; the standard error uses the
 spread of the per-dataset coverages (the runs of one dataset share one fit).
 
 Usage: python benchmarks/bench_discrepancy_sim.py [--design compute|chinchilla|kaplan] [--method bootstrap|nuts]

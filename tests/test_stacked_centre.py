@@ -126,3 +126,26 @@ def test_backtest_rows_centre_on_the_stacked_prediction_and_keep_the_exact_law_e
     # on data from Kaplan's law the stacked centre is nearer the held-out runs than Chinchilla's estimate
     err = lambda c: np.mean([abs(r[c] / r["loss"] - 1) for r in t])  # noqa: E731
     assert err("predicted") < err("exact_law_predicted")
+
+
+def test_a_zero_weight_is_the_factor_alone_and_a_failed_companion_fit_falls_back_with_a_warning(monkeypatch):
+    law = bs.laws.Chinchilla(E=np.full(4, 1.7), A=np.full(4, 400.0), B=np.full(4, 410.0),
+                             alpha=np.linspace(0.33, 0.35, 4), beta=np.full(4, 0.28))
+    q = dict(N=np.array([1e10, 7e10]), D=np.array([2e11, 1.4e12]), sigma=np.full(4, 0.01))
+    zero = predict_loss(law, **q, discrepancy=Discrepancy(1.4, 3, 30, (), "kaplan", 0.0, KAPLAN_2020))
+    alone = predict_loss(law, **q, discrepancy=Discrepancy(1.4, 3, 30))
+    for c in ("predictive_lower", "predictive_upper", "predictive_centre"):
+        np.testing.assert_array_equal(zero[c], alone[c])
+    # a discrepancy that would move Kaplan's law toward Kaplan's form is refused
+    kap = bs.laws.Kaplan(**{k: np.full(4, float(v)) for k, v in KAPLAN_2020._asdict().items()})
+    with pytest.raises(ValueError, match="law's own"):
+        predict_loss(kap, **q, discrepancy=Discrepancy(1.4, 3, 30, (), "kaplan", 0.5, KAPLAN_2020))
+    # the companion's whole-data fit fails: the factor alone, said so
+    import bayes_scaling.fitting as fitting
+
+    real = fitting.fit
+    monkeypatch.setattr(fitting, "fit", lambda *a, **k: real(*a, **k)._replace(converged=np.False_))
+    data, train, _ = _kaplan_split(2)
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        d = learn_discrepancy(data.subset(train), "chinchilla")
+    assert d.companion is None and d.n_cuts > 0

@@ -109,7 +109,9 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         intervals: which predictive intervals (and point prediction) fill ``predicted``,
             ``lower_*``/``upper_*``/``in_*`` and the coverage: "discrepancy" (default; the exact-law
             intervals widened by a factor learned from the training runs' own rolling-origin refits,
-            :mod:`bayes_scaling.prediction.discrepancy`), "exact-law" (parameter uncertainty and
+            :mod:`bayes_scaling.prediction.discrepancy`; for Chinchilla's and Kaplan's forms moved
+            first to the leave-future-out stacked prediction of the two, which is then
+            ``predicted``), "exact-law" (parameter uncertainty and
             noise only) or "averaged" (law-form averaging: for Chinchilla's and Kaplan's forms both
             are fitted by ``method`` and their predictives mixed with leave-future-out stacking
             weights and widened by a learned factor, :mod:`bayes_scaling.prediction.averaging`; for
@@ -123,7 +125,9 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         A :class:`~bayes_scaling.tables.Table` with one row per held-out point (columns
         :data:`BACKTEST_COLUMNS`: observed and predicted loss, relative error (pred - obs) / obs, 50%
         and 90% predictive intervals, whether each holds the observation, the point's extrapolation
-        distance in decades, the width factor, the exact-law intervals) and meta ``intervals``,
+        distance in decades, the width factor, the exact-law intervals and the law's own estimate
+        ``exact_law_predicted``, which ``predicted`` differs from when the default intervals move
+        their centre) and meta ``intervals``,
         ``coverage`` ``{"0.5": x, "0.9": x}`` and ``exact_law_coverage`` (``None`` for point fits,
         and for a bootstrap that lost more than 5% of its replicates), ``n_train``, ``n_holdout``
         and error summaries.

@@ -73,11 +73,15 @@ def _kind_note(m) -> str:
                 "training set's rolling-origin refits; exact_law_* columns hold the intervals of "
                 f"{m['law']} alone that assume it is exact)")
     if m["intervals"] == "discrepancy":
-        factor = (m.get("discrepancy") or {}).get("factor")
+        disc = m.get("discrepancy") or {}
+        factor, comp = disc.get("factor"), disc.get("companion")
         by = f"{factor:.2f}x" if factor else "by a factor"
-        return (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}, "
-                "learned from each training set's rolling-origin refits; exact_law_* columns hold the "
-                "intervals that assume the law is exact)")
+        around = "" if not comp else (
+            f" around the prediction moved {comp['weight']:.2f} of the way (in log loss) to the {comp['law']} "
+            "form's (leave-future-out stacking; 'predicted' is that centre, exact_law_predicted the law's own)")
+        return (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}"
+                f"{around}, learned from each training set's rolling-origin refits; exact_law_* columns hold "
+                "the intervals that assume the law is exact)")
     return " (they assume the law is exact)"
 
 

@@ -116,7 +116,8 @@ def _add_intervals_arg(p, averaged: bool = False):
     p.add_argument("--intervals", choices=kinds, default=kinds[0],
                    help="predictive intervals: 'discrepancy' allows for the law's discrepancy beyond the "
                         "data (the exact-law interval widened by a factor learned from the fitted data's own "
-                        "rolling-origin refits); 'exact-law' assumes the law is exact (parameter uncertainty "
+                        "rolling-origin refits; for Chinchilla's and Kaplan's forms first moved part of the way "
+                        "to the other form's prediction, by leave-future-out stacking); 'exact-law' assumes the law is exact (parameter uncertainty "
                         f"and noise only){avg} (default %(default)s)")
 
 

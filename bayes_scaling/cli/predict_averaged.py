@@ -67,7 +67,8 @@ def _loss(P, A, sources, stack, at, level, k):
     ext = P.extrapolation_decades(**named, data=sources[0].data, flops_per_param_token=k)
     return [{**{n: float(named[n][i]) for n in inputs}, "estimate": float(centre[i]),
              "lower": float(mean.lower[i]), "upper": float(mean.upper[i]),
-             "predictive_lower": float(lo[i]), "predictive_upper": float(hi[i]), "width_factor": float(stack.factor),
+             "predictive_lower": float(lo[i]), "predictive_upper": float(hi[i]),
+             "predictive_centre": float(centre[i]), "width_factor": float(stack.factor),
              "extrapolation_decades": float(np.asarray(ext)[i])} for i in range(cols[0].size)]
 
 

@@ -4,7 +4,8 @@ Shape of the report (``--json``)::
 
     {"level": 0.9,
      "intervals": "discrepancy" | "exact-law" | "averaged" | null,   # the kind of the loss predictive intervals
-     "discrepancy": null | {"kind", "factor", "n_cuts", "n_scored", "cuts"},
+     "discrepancy": null | {"kind", "factor", "n_cuts", "n_scored", "cuts",
+                            "companion": {"law", "weight", "fit"}},   # companion: stacked centre only
      "averaging": {"laws", "weights", "factor", ...}     # only with --average-with (cli/predict_averaged.py)
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV

@@ -27,6 +27,18 @@ __all__ = ["plot_backtest", "backtest_from_fit", "backtest_levels"]
 _LEVEL_COL = re.compile(r"^lower_(\d+)$")
 
 
+def _discrepancy_of(fit, k):
+    """The discrepancy learned for the law spec the artifact was fitted with (its constraints too, so a
+    constrained fit keeps the factor alone), or None to let predict_loss decide (no data, no noise)."""
+    from ..artifacts import law_spec_from_idata
+    from ..prediction import learn_discrepancy
+
+    if fit.sigma is None or fit.idata is None or getattr(fit.data, "loss", None) is None:
+        return None
+    disc = learn_discrepancy(fit.data, law_spec_from_idata(fit.idata), flops_per_param_token=k)
+    return disc if disc.n_cuts else None
+
+
 def backtest_from_fit(fit, runs, *, level: float = 0.9, flops_per_param_token: float = 6.0) -> dict:
     """Predict the runs of ``runs`` that ``fit`` did not see; a backtest-shaped result (a dict with
     ``rows``, ``method``, ``coverage``) for :func:`plot_backtest`.
@@ -49,13 +61,15 @@ def backtest_from_fit(fit, runs, *, level: float = 0.9, flops_per_param_token: f
     rows = [{"N": float(n), "D": float(d), "C": float(k * n * d), "loss": float(y)}
             for n, d, y in zip(test.N, test.D, test.loss)]
     coverage = {}
+    disc = _discrepancy_of(fit, k)
     for lv in sorted({INNER_LEVEL, level}):
         t = predict_loss(fit.law, **query, sigma=fit.sigma, nu=fit.nu, level=lv, data=fit.data,
-                         flops_per_param_token=k)
+                         flops_per_param_token=k, discrepancy=disc)
         tag = f"{round(100 * lv)}"
         lo, hi = np.asarray(t["predictive_lower"]), np.asarray(t["predictive_upper"])
         for i, r in enumerate(rows):
-            r["predicted"] = float(np.asarray(t["predictive_centre"] if np.isfinite(lo).all() else t["estimate"])[i])
+            c = float(np.asarray(t["predictive_centre"])[i])
+            r["predicted"] = c if np.isfinite(c) else float(np.asarray(t["estimate"])[i])
             r[f"lower_{tag}"] = float(lo[i]) if np.isfinite(lo[i]) else None
             r[f"upper_{tag}"] = float(hi[i]) if np.isfinite(hi[i]) else None
         if np.isfinite(lo).all():
@@ -115,7 +129,9 @@ def _title(result, levels) -> str:
         shown = " / ".join(f"{lv:.0%}" for lv in sorted(levels))
         kind = result.get("intervals")
         factor = (result.get("discrepancy") or {}).get("factor")
-        kind = {"discrepancy": "allowing for law discrepancy" + (f", x{factor:.2f}" if factor else ""),
+        comp = (result.get("discrepancy") or {}).get("companion")
+        moved = f", centre {comp['weight']:.2f} toward {comp['law']}" if comp else ""
+        kind = {"discrepancy": "allowing for law discrepancy" + (f", x{factor:.2f}" if factor else "") + moved,
                 "exact-law": "exact-law"}.get(kind, kind)
         bars = f"thick/thin bars: {shown} predictive intervals" + (f" ({kind})" if kind else "")
         covs = ", ".join(f"{float(k):.0%}: {v:.2f}"

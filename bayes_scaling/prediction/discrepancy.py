@@ -88,7 +88,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Discrepancy", "learn_discrepancy", "usable_cuts", "widen", "CUT_FRACTIONS", "INTERVAL_KINDS"]
+__all__ = ["Discrepancy", "learn_discrepancy", "usable_cuts", "widen", "learn_stacked_centre", "CUT_FRACTIONS", "INTERVAL_KINDS"]
 
 CUT_FRACTIONS = (0.5, 0.625, 0.75, 0.875)
 INTERVAL_KINDS = ("discrepancy", "exact-law")
@@ -104,11 +104,12 @@ class Discrepancy(NamedTuple):
     :meth:`centre`, and widened ``factor`` times around it (:func:`widen`).
 
     Attributes:
-        factor: kappa, the root mean square of the internal refits' standardised errors (1: the
-            exact-law intervals).
+        factor: kappa, the root mean square of the internal refits' standardised errors (1 without
+            a companion: the exact-law intervals).
         n_cuts: internal refits that were scored.
         n_scored: internal (cut, run) errors used.
-        cuts: one dict per internal cut (axis, n_fit, n_scored, mean error, rms standardised error).
+        cuts: one dict per internal cut (axis, n_fit, n_scored, mean error, rms standardised error;
+            with a companion also the cut's leave-one-cut-out weight).
         companion: the companion form whose extrapolation moves the centre (None: the centre is
             the law's own estimate).
         weight: the companion's leave-future-out stacking weight ``w`` (0 to 1).
@@ -130,6 +131,8 @@ class Discrepancy(NamedTuple):
         est = np.asarray(estimate, dtype=np.float64)
         if self.companion_fit is None or self.weight == 0:
             return est
+        if not 0 <= self.weight <= 1:
+            raise ValueError(f"a companion form's weight must lie in [0, 1]; got {self.weight!r}")
         other = np.log(np.asarray(self.companion_fit.loss(*inputs), dtype=np.float64))
         return np.exp((1 - self.weight) * np.log(est) + self.weight * other)
 
@@ -140,7 +143,8 @@ class Discrepancy(NamedTuple):
                "n_scored": int(self.n_scored), "cuts": [dict(c) for c in self.cuts]}
         if self.companion is not None:
             out["companion"] = {"law": self.companion, "weight": float(self.weight),
-                                "fit": {k: float(v) for k, v in self.companion_fit._asdict().items()}}
+                                "fit": None if self.companion_fit is None else
+                                {k: float(v) for k, v in self.companion_fit._asdict().items()}}
         return out
 
 
@@ -148,8 +152,8 @@ def widen(lower, upper, centre, factor, moved_to=None):
     """An interval of loss widened ``factor`` (finite, > 0) times around ``centre`` on the log scale.
 
     The centre is first moved into [lower, upper] (a skewed mixture's narrow central interval can
-    miss the law's median), so the result always contains the original interval when factor >= 1.
-    With ``moved_to`` (:meth:`Discrepancy.centre`) the interval is first moved on the log scale so
+    miss the law's median), so without ``moved_to`` the result always contains the original interval
+    when factor >= 1. With ``moved_to`` (:meth:`Discrepancy.centre`) the interval is first moved on the log scale so
     that its centre lands there, and widened around it.
     """
     f = np.asarray(factor, dtype=np.float64)
@@ -290,8 +294,9 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         law: the law spec that was fitted (a name, a Law subclass or a Constrained one).
         fractions: fractions of the runs (by compute) and of the model sizes (by N) each cut keeps.
         flops_per_param_token: k in C = k N D.
-        starts: (S, p) starts for the refits (default: :func:`~bayes_scaling.analysis.region_starts`
-            of a least-squares fit of the whole data).
+        starts: (S, p) starts for the refits of the factor alone (default:
+            :func:`~bayes_scaling.analysis.region_starts` of a least-squares fit of the whole data;
+            the stacked centre's refits use that default).
         stacked_centre: for a form with a companion (Chinchilla's and Kaplan's, the two forms of
             (N, D)), move the centre by the companion's stacked extrapolation and learn the factor
             for that moved centre (:func:`learn_stacked_centre`); False, or when the forms share no
@@ -379,7 +384,8 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     if not masks:
         return None
     per_law = [stack_errors(data, sp, masks) for sp in specs]
-    keep = [i for i in range(len(masks)) if all(p[i] is not None for p in per_law)]
+    keep = [i for i in range(len(masks))
+            if all(p[i] is not None and np.all(np.isfinite(p[i][0])) for p in per_law)]
     if not keep:
         return None
     R = [np.stack([p[i][0] for p in per_law]) for i in keep]  # per cut (2, n_c)
@@ -401,6 +407,9 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
         comp = fit(data, law=other, warn=False)
     comp_law = jax.tree_util.tree_map(float, comp.law)
     if not (bool(comp.converged) and all(math.isfinite(v) for v in comp_law)):
+        warnings.warn(f"discrepancy: the {label_of(other)} form's fit of the data did not converge, so the "
+                      "interval's centre is not moved toward it (the width factor alone)", RuntimeWarning,
+                      stacklevel=3)
         return None
     return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other),
                        float(w[1]), comp_law)

@@ -120,8 +120,11 @@ def _kind_note(kind, disc) -> str:
 def stacked_centre(disc, law_cls, estimate, xs):
     """The discrepancy's predictive centre at the query inputs ``xs`` (the law's), or None when it
     has no companion form (the centre is then the estimate)."""
-    if disc.companion is None:
-        return None
+    if disc.companion is None or disc.weight == 0 or disc.companion_fit is None:
+        return None  # the factor alone
+    if disc.companion == law_cls.name:
+        raise ValueError(f"the discrepancy moves the centre toward the {disc.companion} form, which is the law's "
+                         "own; learn it for this law (learn_discrepancy(data, law))")
     if tuple(law_cls.inputs) != ("N", "D"):
         raise ValueError(f"the discrepancy moves the centre by the {disc.companion} form's extrapolation in "
                          f"(N, D), but the {law_cls.name} law reads {', '.join(law_cls.inputs)}; learn the "
@@ -207,7 +210,8 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
         flops_per_param_token: k in ``C = k N D``.
         intervals: "discrepancy" (default) or "exact-law" (see above).
         discrepancy: a learned :class:`~bayes_scaling.prediction.discrepancy.Discrepancy`; default:
-            learned from ``data`` (a Dataset with losses) for the law's form. Pass one learned with
+            learned from ``data`` (a Dataset with losses) for the law's form (its unconstrained
+            class: a Chinchilla or Kaplan law gets the stacked centre). Pass one learned with
             :func:`~bayes_scaling.prediction.learn_discrepancy` for a constrained law or another
             objective. Without either, the intervals are exact-law ones, with a warning.
 
