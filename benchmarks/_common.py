@@ -78,3 +78,29 @@ def table(rows, headers) -> str:
     for r in rows:
         out.append("  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
     return "\n".join(out)
+
+
+def summarise_designs(results, designs, keys=("cov50", "cov90", "score", "abs_err")) -> dict:
+    """Pooled figures per interval design over splits: each result holds, per design, per-point lists
+    under ``keys`` (coverage flags at 50% and 90%, interval scores, absolute relative errors)."""
+    out = {}
+    for d in designs:
+        pool = {k: np.concatenate([r[d][k] for r in results]) for k in keys}
+        out[d] = {"n": int(pool["cov90"].size), "cov50": float(pool["cov50"].mean()),
+                  "cov90": float(pool["cov90"].mean()),
+                  "split_avg_cov90": float(np.mean([np.mean(r[d]["cov90"]) for r in results])),
+                  "score": float(pool["score"].mean())}
+        if "abs_err" in keys:
+            out[d]["abs_err"] = float(pool["abs_err"].mean())
+    return out
+
+
+def design_table(groups: dict, abs_err: bool = True) -> str:
+    """The markdown table of :func:`summarise_designs` summaries, one row per (data group, design)."""
+    head = "| data | design | points | pooled 50% | pooled 90% | split-average 90% | mean rel. interval score |"
+    lines = [head + (" mean abs rel. error |" if abs_err else ""), "|---" * (8 if abs_err else 7) + "|"]
+    for title, g in groups.items():
+        for d, s in g["summary"].items():
+            lines.append(f"| {title} | {d} | {s['n']} | {s['cov50']:.3f} | {s['cov90']:.3f} | {s['split_avg_cov90']:.3f} "
+                         f"| {s['score']:.4f} |" + (f" {s['abs_err']:.4f} |" if abs_err else ""))
+    return "\n".join(lines)

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import write_json
+from _common import design_table, summarise_designs, write_json
 from compute_law import ComputeLaw
 from scipy import stats
 
@@ -200,16 +200,6 @@ def one_split(label, data, by, thr, method, seed, law="chinchilla", replicates=1
     return res
 
 
-def summarise(results):
-    out = {}
-    for cand in CANDIDATES:
-        pool = {k: np.concatenate([r[cand][k] for r in results]) for k in ("cov50", "cov90", "score")}
-        out[cand] = {"cov50": float(np.mean(pool["cov50"])), "cov90": float(np.mean(pool["cov90"])),
-                     "split_avg_cov90": float(np.mean([np.mean(r[cand]["cov90"]) for r in results])),
-                     "score": float(np.mean(pool["score"])), "n": int(pool["cov90"].size)}
-    return out
-
-
 def simulated(kind, j):
     if kind.startswith("compute"):
         g = float(kind.split("=")[1]) * float(jax.random.normal(jax.random.key(500 + j)))
@@ -247,16 +237,11 @@ def main():
             results.append(one_split(label, make(), by, thr, args.method, seed=i, law=law,
                                      replicates=100 if law == "chinchilla" else 30))
             print(f"{label}: kappa {results[-1]['kappa']:.3f} tau {results[-1]['tau']:.4f}", flush=True)
-        out["groups"][title] = {"summary": summarise(results), "splits": results,
+        out["groups"][title] = {"summary": summarise_designs(results, CANDIDATES, ("cov50", "cov90", "score")), "splits": results,
                                 "wall_s": time.perf_counter() - t0}
         write_json(f"bench_interval_designs_{args.method}", out)
     print(f"\nmethod: {args.method}")
-    print("| data | design | points | pooled 50% | pooled 90% | split-average 90% | mean rel. interval score |")
-    print("|---|---|---|---|---|---|---|")
-    for title, g in out["groups"].items():
-        for cand, s in g["summary"].items():
-            print(f"| {title} | {cand} | {s['n']} | {s['cov50']:.3f} | {s['cov90']:.3f} | {s['split_avg_cov90']:.3f} "
-                  f"| {s['score']:.4f} |")
+    print(design_table(out["groups"], abs_err=False))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
 import numpy as np
-from _common import write_json
+from _common import design_table, summarise_designs, write_json
 from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
 from bench_interval_designs import DEV_SPLITS, load_dev, score
 
@@ -79,17 +79,6 @@ def one_split(data, by, thr, method, seed, replicates):
     return res
 
 
-def summarise(results):
-    out = {}
-    for d in DESIGNS:
-        pool = {k: np.concatenate([r[d][k] for r in results]) for k in ("cov50", "cov90", "score", "abs_err")}
-        out[d] = {"n": int(pool["cov90"].size), "cov50": float(pool["cov50"].mean()),
-                  "cov90": float(pool["cov90"].mean()),
-                  "split_avg_cov90": float(np.mean([np.mean(r[d]["cov90"]) for r in results])),
-                  "score": float(pool["score"].mean()), "abs_err": float(pool["abs_err"].mean())}
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--method", choices=["bootstrap", "nuts"], default="bootstrap")
@@ -120,17 +109,11 @@ def main():
                   f"{r['factor_stacked']:.3f} "
                   + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
                              for d in DESIGNS), flush=True)
-        out["groups"][title] = {"summary": summarise(results), "splits": results,
+        out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
                                 "wall_s": time.perf_counter() - t0}
         write_json(f"bench_stacked_centre_{args.method}", out)
     print(f"\nmethod: {args.method}")
-    print("| data | design | points | pooled 50% | pooled 90% | split-average 90% | mean rel. interval score "
-          "| mean abs rel. error |")
-    print("|---|---|---|---|---|---|---|---|")
-    for title, g in out["groups"].items():
-        for d, s in g["summary"].items():
-            print(f"| {title} | {d} | {s['n']} | {s['cov50']:.3f} | {s['cov90']:.3f} | {s['split_avg_cov90']:.3f} "
-                  f"| {s['score']:.4f} | {s['abs_err']:.4f} |")
+    print(design_table(out["groups"]))
 
 
 if __name__ == "__main__":
