@@ -10,6 +10,19 @@ and the held-out runs predicted three ways from that one fit:
   Chinchilla's and Kaplan's forms and widened by the factor learned for that centre
   (``learn_discrepancy(...)``, :func:`bayes_scaling.prediction.discrepancy.learn_stacked_centre`).
 
+and three candidates on top of the stacked centre that were judged against it by a rule written
+before their runs and not adopted (benchmarks/RESULTS.md, "Candidates after the stacked centre"):
+
+* ``t-quantiles``: the level-q interval widened by ``kappa * t_k(q') / z(q')``, q' = (1 + q) / 2, instead of
+  ``kappa``: the factor is estimated from k = ``n_cuts`` internal cuts, so a new standardised error is
+  Student-t with k degrees of freedom scaled by kappa (normal with unknown variance; Gelman et al.,
+  Bayesian Data Analysis, 3rd ed., sec. 3.2);
+* ``ls-anchored``: kappa is learned as a multiple of the form's least-squares predictive sd
+  ``sqrt(s^2 + v)`` but applied to the method's exact-law interval, which for NUTS is narrower; here each
+  side's half-width on the log scale is first raised to at least ``z(q') sqrt(s^2 + v)`` of the
+  least-squares fit of the whole training data (the same delta method as the internal cuts);
+* ``t+ls``: both.
+
 Data: the development splits of ``bench_interval_designs.py`` (Porian et al.'s other isoFLOP
 configurations, datablations up to 2.5 epochs: real, not in the backtest suite), the law-true
 Chinchilla simulation and the Kaplan-data simulation of ``bench_discrepancy_sim.py`` (a known
@@ -35,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
 import numpy as np
+from scipy import stats
 from _common import design_table, summarise_designs, write_json
 from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
 from bench_interval_designs import DEV_SPLITS, load_dev, score
@@ -42,10 +56,21 @@ from bench_interval_designs import DEV_SPLITS, load_dev, score
 from bayes_scaling.analysis import backtest as bt
 from bayes_scaling.analysis.region_fits import fit_regions
 from bayes_scaling.prediction import learn_discrepancy, predict_loss
-from bayes_scaling.prediction.discrepancy import widen
+from bayes_scaling.laws import resolve
+from bayes_scaling.prediction.discrepancy import _refit_errors, widen
 
-DESIGNS = ("exact-law", "width-factor", "stacked-centre")
+DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls")
 LEVELS = (0.5, 0.9)
+
+
+def ls_anchored(lo, hi, est, ls_sd, level):
+    """The exact-law bounds with each side's log half-width raised to at least z(q') * ls_sd."""
+    if ls_sd is None:
+        return lo, hi
+    a = stats.norm.ppf((1 + level) / 2) * ls_sd
+    llo, lhi = np.log(lo), np.log(hi)
+    c = np.clip(np.log(est), llo, lhi)
+    return np.exp(c - np.maximum(c - llo, a)), np.exp(c + np.maximum(lhi - c, a))
 
 
 def one_split(data, by, thr, method, seed, replicates):
@@ -59,10 +84,12 @@ def one_split(data, by, thr, method, seed, replicates):
         fits = fit_regions(data, train[None], method=method, key=jax.random.key(seed), law="chinchilla", **kw)
         alone = learn_discrepancy(tr, "chinchilla", stacked_centre=False)
         stacked = learn_discrepancy(tr, "chinchilla")
+        ls = _refit_errors(data, resolve("chinchilla"), [("all", train)])[0]  # LS fit of the training runs
+    ls_sd = None if ls is None else np.sqrt(ls[3])
     law, sigma, nu = fits.region(0)
     N, D = data.N[test], data.D[test]
     res = {"n": int(y.size), "factor_alone": alone.factor, "factor_stacked": stacked.factor,
-           "weight": stacked.weight, "companion": stacked.companion}
+           "weight": stacked.weight, "companion": stacked.companion, "n_cuts": stacked.n_cuts}
     bounds = {d: {} for d in DESIGNS}
     for lv in LEVELS:
         t = predict_loss(law, N=N, D=D, sigma=sigma, nu=nu, level=lv, intervals="exact-law")
@@ -71,6 +98,12 @@ def one_split(data, by, thr, method, seed, replicates):
         bounds["width-factor"][lv] = (*widen(lo, hi, est, alone.factor), est)
         m = stacked.centre(est, N, D)
         bounds["stacked-centre"][lv] = (*widen(lo, hi, est, stacked.factor, m), m)
+        q = (1 + lv) / 2
+        tq = stats.t.ppf(q, stacked.n_cuts) / stats.norm.ppf(q) if stacked.n_cuts > 0 else 1.0
+        bounds["t-quantiles"][lv] = (*widen(lo, hi, est, stacked.factor * tq, m), m)
+        alo, ahi = ls_anchored(lo, hi, est, ls_sd, lv)
+        bounds["ls-anchored"][lv] = (*widen(alo, ahi, est, stacked.factor, m), m)
+        bounds["t+ls"][lv] = (*widen(alo, ahi, est, stacked.factor * tq, m), m)
     for d, b in bounds.items():
         res[d] = {"cov50": ((b[0.5][0] <= y) & (y <= b[0.5][1])).tolist(),
                   "cov90": ((b[0.9][0] <= y) & (y <= b[0.9][1])).tolist(),
