@@ -13,7 +13,7 @@ Two designs:
   9 sizes each), Gaussian noise of sd 0.01 on log loss; the 3e21 budget (9 runs) is held out.
 * ``kaplan`` (a known discrepancy between real forms: data from one law, fitted with another): Kaplan
   et al.'s joint law (``KAPLAN_2020``, no irreducible term, a power of a sum) on the same isoFLOP
-  design extended by the budgets 1e22 and 3e22, Gaussian noise of sd 0.01 on log loss, fitted with
+  design extended by the budgets 1e22 and 3e22, Gaussian noise of sd 0.01 on log loss (``--noise``), fitted with
   the default law (Chinchilla's additive form). The runs above 1.5e21 FLOP (3e21, 1e22, 3e22: 27
   runs, 0.5-1.5 decades beyond the fit) are held out. Fitted without noise, Chinchilla's form
   over-predicts them by 1.1%, 2.1% and 3.1% on average while fitting the training runs within 0.6%
@@ -71,9 +71,9 @@ def chinchilla_dataset(j):
 KAPLAN_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21, 1e22, 3e22)
 
 
-def kaplan_dataset(j):
+def kaplan_dataset(j, noise=0.01):
     n, d = bs.data.chinchilla_design(budgets=KAPLAN_BUDGETS)
-    return bs.from_arrays(n, d, bs.simulate(jax.random.key(5000 + j), bs.laws.KAPLAN_2020, n, d, noise=0.01).loss)
+    return bs.from_arrays(n, d, bs.simulate(jax.random.key(5000 + j), bs.laws.KAPLAN_2020, n, d, noise=noise).loss)
 
 
 def backtest(ds, args, j):
@@ -97,6 +97,7 @@ def main():
     ap.add_argument("--replicates", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--noise", type=float, default=0.01, help="noise sd on log loss of the kaplan design")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     name = args.out or f"bench_discrepancy_sim_{args.design}_{args.method}"
@@ -108,7 +109,7 @@ def main():
             if args.design == "compute":
                 ds, g = dataset(j, scale)
             else:
-                ds, g = (chinchilla_dataset if args.design == "chinchilla" else kaplan_dataset)(j), 0.0
+                ds, g = (chinchilla_dataset(j) if args.design == "chinchilla" else kaplan_dataset(j, args.noise)), 0.0
             t = backtest(ds, args, j)
             factors.append(t.meta["discrepancy"]["factor"])
             for kind, prefix in (("discrepancy", ""), ("exact-law", "exact_law_")):
