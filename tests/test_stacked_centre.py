@@ -1,6 +1,9 @@
 """The default intervals' stacked centre for Chinchilla's and Kaplan's forms (prediction.discrepancy)."""
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import jax
@@ -47,26 +50,6 @@ def test_the_centre_is_the_stacked_log_prediction_and_is_described():
     assert Discrepancy(1.2).summary()["kind"] == "width-factor" and "companion" not in Discrepancy(1.2).summary()
 
 
-def test_on_kaplan_data_the_centre_moves_most_of_the_way_to_the_truth():
-    errs = []
-    for j in range(3):
-        data, train, test = _kaplan_split(j)
-        tr = data.subset(train)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            d = learn_discrepancy(tr, "chinchilla")
-            chin = bs.fit(tr, law="chinchilla", warn=False).law
-        assert d.companion == "kaplan" and d.n_cuts > 0
-        # the data's own leave-future-out refits prefer the form that generated them
-        assert d.weight > 0.5
-        est = np.asarray(chin.loss(data.N[test], data.D[test]))
-        truth = np.log(np.asarray(KAPLAN_2020.loss(data.N[test], data.D[test])))
-        errs.append((np.mean(np.abs(np.log(est) - truth)),
-                     np.mean(np.abs(np.log(d.centre(est, data.N[test], data.D[test])) - truth))))
-    # Chinchilla's form over-predicts these runs by 1-3% (noise-free); the stacked centre is closer on each
-    assert all(moved < alone for alone, moved in errs), errs
-
-
 def test_predict_loss_widens_around_the_moved_centre_and_reports_it():
     law = bs.laws.Chinchilla(E=np.full(4, 1.7), A=np.full(4, 400.0), B=np.full(4, 410.0),
                              alpha=np.linspace(0.33, 0.35, 4), beta=np.full(4, 0.28))
@@ -108,7 +91,7 @@ def test_backtest_rows_centre_on_the_stacked_prediction_and_keep_the_exact_law_e
     data, train, test = _kaplan_split(1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        t = bt.backtest(data, above_compute=1.5e21, method="bootstrap", key=jax.random.key(0), replicates=100)
+        t = bt.backtest(data, above_compute=1.5e21, method="bootstrap", key=jax.random.key(0), replicates=16)
         d = learn_discrepancy(data.subset(train), "chinchilla")
     assert list(t.columns) == bt.BACKTEST_COLUMNS and len(t) == int(test.sum())
     s = t.meta["discrepancy"]
@@ -128,6 +111,30 @@ def test_backtest_rows_centre_on_the_stacked_prediction_and_keep_the_exact_law_e
     assert err("predicted") < err("exact_law_predicted")
 
 
+# One dataset's backtest, in a fresh interpreter (below): coverage of both kinds, the stacking weight,
+# and the mean |log error| against the true law of the moved centre and of Chinchilla's own estimate.
+_KNOWN_DISCREPANCY = """
+import json, sys, warnings
+import jax, numpy as np
+import bayes_scaling as bs
+from bayes_scaling.analysis import backtest as bt
+from bayes_scaling.laws import KAPLAN_2020
+n, d = bs.data.chinchilla_design(budgets={budgets!r})
+out = []
+for j in range({M}):
+    data = bs.from_arrays(n, d, bs.simulate(jax.random.key(7000 + j), KAPLAN_2020, n, d, noise=0.01).loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = bt.backtest(data, above_compute=1.5e21, method="bootstrap", key=jax.random.key(j), replicates=100)
+    truth = np.log(np.asarray(KAPLAN_2020.loss(np.array(t["N"]), np.array(t["D"]))))
+    err = lambda c: float(np.mean(np.abs(np.log(np.array(t[c])) - truth)))
+    out.append(dict(n=len(t), failed=t.meta["fit"]["failed"], coverage=t.meta["coverage"],
+                    exact_law_coverage=t.meta["exact_law_coverage"], companion=t.meta["discrepancy"]["companion"],
+                    err_moved=err("predicted"), err_law=err("exact_law_predicted")))
+print(json.dumps(out))
+"""
+
+
 def test_known_discrepancy_the_default_intervals_cover_kaplan_data_at_the_nominal_rate_the_exact_law_ones_do_not():
     # Issue 11's known-discrepancy test: M datasets from Kaplan's law (noise sd 0.01 on log loss, the
     # setting of benchmarks/bench_discrepancy_sim.py --design kaplan), fitted with Chinchilla's form,
@@ -140,25 +147,29 @@ def test_known_discrepancy_the_default_intervals_cover_kaplan_data_at_the_nomina
     # Nominal means |mean - p| <= 4 se (under calibration |t| > 4 has probability about 1e-3 at 30+
     # dof). The exact-law intervals must be rejected by the same test at one level at least.
     # A step with more than 5% failed replicates is not pooled by the backtest and is left out here.
-    # Measured (2-core CPU): on 46 other datasets (seeds 7200+) the default covers 0.506 / 0.901 and the
-    # exact-law intervals 0.349 / 0.806 (6.7 and 4.7 se short); at noise 0.005 the default over-covers,
-    # 0.569 / 0.934 (3.2 and 3.4 se), benchmarks/RESULTS.md.
+    # Measured (2-core CPU): 37 of 40 pooled, default 0.565 / 0.923 (2.8 and 1.5 se), exact-law
+    # 0.376 / 0.808 (-4.9 and -4.5 se); on 48 other datasets (bench seeds) 0.510 / 0.907 against
+    # 0.371 / 0.782; at noise 0.005 the default over-covers, 0.561 / 0.944 (benchmarks/RESULTS.md).
+    #
+    # Run in a fresh interpreter at XLA's default optimisation level: these 40 backtests run far more
+    # than they compile, and the suite's optimisation level 0 (conftest.py) makes them 3-4 times slower
+    # (measured: 0.7 s against 2.6 s a backtest after the first, for 31 s against 31 s of compiling).
     M, k = 40, 27
-    new, old = [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for j in range(M):
-            data, _, _ = _kaplan_split(j, noise=0.01)
-            t = bt.backtest(data, above_compute=1.5e21, method="bootstrap", key=jax.random.key(j), replicates=100)
-            if t.meta["coverage"] is None:
-                assert t.meta["fit"]["failed"] > 5, t.meta["fit"]  # not pooled: more than 5% failed
-                continue
-            assert t.meta["n_holdout"] == k and t.meta["discrepancy"]["companion"]["law"] == "kaplan"
-            new.append([t.meta["coverage"]["0.5"], t.meta["coverage"]["0.9"]])
-            old.append([t.meta["exact_law_coverage"]["0.5"], t.meta["exact_law_coverage"]["0.9"]])
-    new, old = np.array(new), np.array(old)
-    assert len(new) >= 0.9 * M
-    m = len(new)
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                     if not f.startswith("--xla_backend_optimization_level"))
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    code = _KNOWN_DISCREPANCY.format(budgets=BUDGETS, M=M)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(runs) == M and all(r["n"] == k and r["companion"]["law"] == "kaplan" for r in runs)
+    pooled = [r for r in runs if r["coverage"] is not None]
+    assert all(r["failed"] > 5 for r in runs if r["coverage"] is None)  # not pooled: more than 5% failed
+    assert len(pooled) >= 0.9 * M
+    m = len(pooled)
+    new = np.array([[r["coverage"]["0.5"], r["coverage"]["0.9"]] for r in pooled])
+    old = np.array([[r["exact_law_coverage"]["0.5"], r["exact_law_coverage"]["0.9"]] for r in pooled])
 
     def z(cov, col, p):
         se = max(cov[:, col].std(ddof=1) / np.sqrt(m), np.sqrt(p * (1 - p) / (m * k)))
@@ -166,9 +177,12 @@ def test_known_discrepancy_the_default_intervals_cover_kaplan_data_at_the_nomina
 
     z_new = [z(new, c, p) for c, p in enumerate((0.5, 0.9))]
     z_old = [z(old, c, p) for c, p in enumerate((0.5, 0.9))]
-    print(f"Kaplan data, {m} datasets: default {new.mean(axis=0)} z {z_new}; exact-law {old.mean(axis=0)} z {z_old}")
     assert all(abs(v) <= 4 for v in z_new), (z_new, new.mean(axis=0))
     assert min(z_old) < -4, (z_old, old.mean(axis=0))
+    # the data's own leave-future-out refits prefer the form that generated them, and the moved centre
+    # is nearer the true law than Chinchilla's estimate (over the datasets)
+    assert np.median([r["companion"]["weight"] for r in runs]) > 0.5
+    assert np.mean([r["err_moved"] for r in runs]) < np.mean([r["err_law"] for r in runs])
 
 
 def test_a_zero_weight_is_the_factor_alone_and_a_failed_companion_fit_falls_back_with_a_warning(monkeypatch):
