@@ -1,9 +1,6 @@
 """The default intervals' stacked centre for Chinchilla's and Kaplan's forms (prediction.discrepancy)."""
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 
 import jax
@@ -48,6 +45,26 @@ def test_the_centre_is_the_stacked_log_prediction_and_is_described():
     assert s["companion"]["law"] == "kaplan" and s["companion"]["weight"] == 0.25
     assert s["companion"]["fit"] == {k: float(v) for k, v in KAPLAN_2020._asdict().items()}
     assert Discrepancy(1.2).summary()["kind"] == "width-factor" and "companion" not in Discrepancy(1.2).summary()
+
+
+def test_on_kaplan_data_the_centre_moves_most_of_the_way_to_the_truth():
+    errs = []
+    for j in range(3):
+        data, train, test = _kaplan_split(j)
+        tr = data.subset(train)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            d = learn_discrepancy(tr, "chinchilla")
+            chin = bs.fit(tr, law="chinchilla", warn=False).law
+        assert d.companion == "kaplan" and d.n_cuts > 0
+        # the data's own leave-future-out refits prefer the form that generated them
+        assert d.weight > 0.5
+        est = np.asarray(chin.loss(data.N[test], data.D[test]))
+        truth = np.log(np.asarray(KAPLAN_2020.loss(data.N[test], data.D[test])))
+        errs.append((np.mean(np.abs(np.log(est) - truth)),
+                     np.mean(np.abs(np.log(d.centre(est, data.N[test], data.D[test])) - truth))))
+    # Chinchilla's form over-predicts these runs by 1-3% (noise-free); the stacked centre is closer on each
+    assert all(moved < alone for alone, moved in errs), errs
 
 
 def test_predict_loss_widens_around_the_moved_centre_and_reports_it():
@@ -109,80 +126,6 @@ def test_backtest_rows_centre_on_the_stacked_prediction_and_keep_the_exact_law_e
     # on data from Kaplan's law the stacked centre is nearer the held-out runs than Chinchilla's estimate
     err = lambda c: np.mean([abs(r[c] / r["loss"] - 1) for r in t])  # noqa: E731
     assert err("predicted") < err("exact_law_predicted")
-
-
-# One dataset's backtest, in a fresh interpreter (below): coverage of both kinds, the stacking weight,
-# and the mean |log error| against the true law of the moved centre and of Chinchilla's own estimate.
-_KNOWN_DISCREPANCY = """
-import json, sys, warnings
-import jax, numpy as np
-import bayes_scaling as bs
-from bayes_scaling.analysis import backtest as bt
-from bayes_scaling.laws import KAPLAN_2020
-n, d = bs.data.chinchilla_design(budgets={budgets!r})
-out = []
-for j in range({M}):
-    data = bs.from_arrays(n, d, bs.simulate(jax.random.key(7000 + j), KAPLAN_2020, n, d, noise=0.01).loss)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        t = bt.backtest(data, above_compute=1.5e21, method="bootstrap", key=jax.random.key(j), replicates=100)
-    truth = np.log(np.asarray(KAPLAN_2020.loss(np.array(t["N"]), np.array(t["D"]))))
-    err = lambda c: float(np.mean(np.abs(np.log(np.array(t[c])) - truth)))
-    out.append(dict(n=len(t), failed=t.meta["fit"]["failed"], coverage=t.meta["coverage"],
-                    exact_law_coverage=t.meta["exact_law_coverage"], companion=t.meta["discrepancy"]["companion"],
-                    err_moved=err("predicted"), err_law=err("exact_law_predicted")))
-print(json.dumps(out))
-"""
-
-
-def test_known_discrepancy_the_default_intervals_cover_kaplan_data_at_the_nominal_rate_the_exact_law_ones_do_not():
-    # Issue 11's known-discrepancy test: M datasets from Kaplan's law (noise sd 0.01 on log loss, the
-    # setting of benchmarks/bench_discrepancy_sim.py --design kaplan), fitted with Chinchilla's form,
-    # the 27 runs above 1.5e21 FLOP held out (0.5-1.5 decades beyond the fit, where Chinchilla's form
-    # over-predicts them by 1-3%), 100-replicate bootstrap backtests.
-    #
-    # Tolerance as in tests/test_backtest.py's law-true test: a dataset's 27 indicators share one fit,
-    # so the unit is the dataset; the mean of the M i.i.d. per-dataset coverages has standard error
-    # s_c / sqrt(M), floored at the independent-points binomial value sqrt(p (1 - p) / (M k)).
-    # Nominal means |mean - p| <= 4 se (under calibration |t| > 4 has probability about 1e-3 at 30+
-    # dof). The exact-law intervals must be rejected by the same test at one level at least.
-    # A step with more than 5% failed replicates is not pooled by the backtest and is left out here.
-    # Measured (2-core CPU): 37 of 40 pooled, default 0.565 / 0.923 (2.8 and 1.5 se), exact-law
-    # 0.376 / 0.808 (-4.9 and -4.5 se); on 48 other datasets (bench seeds) 0.510 / 0.907 against
-    # 0.371 / 0.782; at noise 0.005 the default over-covers, 0.561 / 0.944 (benchmarks/RESULTS.md).
-    #
-    # Run in a fresh interpreter at XLA's default optimisation level: these 40 backtests run far more
-    # than they compile, and the suite's optimisation level 0 (conftest.py) makes them 3-4 times slower
-    # (measured: 0.7 s against 2.6 s a backtest after the first, for 31 s against 31 s of compiling).
-    M, k = 40, 27
-    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
-                     if not f.startswith("--xla_backend_optimization_level"))
-    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
-    code = _KNOWN_DISCREPANCY.format(budgets=BUDGETS, M=M)
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    runs = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert len(runs) == M and all(r["n"] == k and r["companion"]["law"] == "kaplan" for r in runs)
-    pooled = [r for r in runs if r["coverage"] is not None]
-    assert all(r["failed"] > 5 for r in runs if r["coverage"] is None)  # not pooled: more than 5% failed
-    assert len(pooled) >= 0.9 * M
-    m = len(pooled)
-    new = np.array([[r["coverage"]["0.5"], r["coverage"]["0.9"]] for r in pooled])
-    old = np.array([[r["exact_law_coverage"]["0.5"], r["exact_law_coverage"]["0.9"]] for r in pooled])
-
-    def z(cov, col, p):
-        se = max(cov[:, col].std(ddof=1) / np.sqrt(m), np.sqrt(p * (1 - p) / (m * k)))
-        return (cov[:, col].mean() - p) / se
-
-    z_new = [z(new, c, p) for c, p in enumerate((0.5, 0.9))]
-    z_old = [z(old, c, p) for c, p in enumerate((0.5, 0.9))]
-    assert all(abs(v) <= 4 for v in z_new), (z_new, new.mean(axis=0))
-    assert min(z_old) < -4, (z_old, old.mean(axis=0))
-    # the data's own leave-future-out refits prefer the form that generated them, and the moved centre
-    # is nearer the true law than Chinchilla's estimate (over the datasets)
-    assert np.median([r["companion"]["weight"] for r in runs]) > 0.5
-    assert np.mean([r["err_moved"] for r in runs]) < np.mean([r["err_law"] for r in runs])
 
 
 def test_a_zero_weight_is_the_factor_alone_and_a_failed_companion_fit_falls_back_with_a_warning(monkeypatch):
