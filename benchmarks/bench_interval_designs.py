@@ -177,6 +177,36 @@ def score(lo, hi, y, a=0.1):
     return ((hi - lo) + 2 / a * np.maximum(lo - y, 0) + 2 / a * np.maximum(y - hi, 0)) / y
 
 
+def point_metrics(bounds, y) -> dict:
+    """Per-point lists for :func:`_common.summarise_designs` from ``bounds`` {0.5: (lo, hi, centre),
+    0.9: (lo, hi, centre)} at the held-out losses ``y``: coverage flags, 90% interval scores and absolute
+    relative errors of the 90% interval's centre."""
+    return {"cov50": ((bounds[0.5][0] <= y) & (y <= bounds[0.5][1])).tolist(),
+            "cov90": ((bounds[0.9][0] <= y) & (y <= bounds[0.9][1])).tolist(),
+            "score": score(bounds[0.9][0], bounds[0.9][1], y).tolist(),
+            "abs_err": np.abs(bounds[0.9][2] / y - 1).tolist()}
+
+
+def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchilla's form") -> list:
+    """(title, [(label, make_dataset, by, threshold), ...]) for the development splits ("dev") and the
+    law-true Chinchilla ("chinchilla") and Kaplan-data ("kaplan") simulations of
+    ``bench_discrepancy_sim.py``, ``datasets`` each, in that order."""
+    from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
+
+    groups = []
+    if "dev" in parts:
+        groups.append(("development splits (real, not in the suite)",
+                       [(f"{n} {by} > {thr:g}", lambda n=n: load_dev(n), by, thr) for n, by, thr in DEV_SPLITS]))
+    if "chinchilla" in parts:
+        groups.append(("simulated: Chinchilla law true",
+                       [(f"chinchilla #{j}", lambda j=j: chinchilla_dataset(j), "compute", 1.5e21)
+                        for j in range(datasets)]))
+    if "kaplan" in parts:
+        groups.append((kaplan_title, [(f"kaplan #{j}", lambda j=j: kaplan_dataset(j), "compute", 1.5e21)
+                                      for j in range(datasets)]))
+    return groups
+
+
 def one_split(label, data, by, thr, method, seed, law="chinchilla", replicates=100):
     spec = resolve(law)
     kw = {"replicates": replicates} if method == "bootstrap" else {"warmup": 500, "samples": 500}

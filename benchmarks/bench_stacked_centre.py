@@ -50,8 +50,7 @@ import jax
 import numpy as np
 from scipy import stats
 from _common import design_table, summarise_designs, write_json
-from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
-from bench_interval_designs import DEV_SPLITS, load_dev, score
+from bench_interval_designs import design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
 from bayes_scaling.analysis.region_fits import fit_regions
@@ -105,10 +104,7 @@ def one_split(data, by, thr, method, seed, replicates):
         bounds["ls-anchored"][lv] = (*widen(alo, ahi, est, stacked.factor, m), m)
         bounds["t+ls"][lv] = (*widen(alo, ahi, est, stacked.factor * tq, m), m)
     for d, b in bounds.items():
-        res[d] = {"cov50": ((b[0.5][0] <= y) & (y <= b[0.5][1])).tolist(),
-                  "cov90": ((b[0.9][0] <= y) & (y <= b[0.9][1])).tolist(),
-                  "score": score(b[0.9][0], b[0.9][1], y).tolist(),
-                  "abs_err": np.abs(b[0.9][2] / y - 1).tolist()}
+        res[d] = point_metrics(b, y)
     return res
 
 
@@ -119,18 +115,7 @@ def main():
     ap.add_argument("--datasets", type=int, default=16)
     ap.add_argument("--replicates", type=int, default=100)
     args = ap.parse_args()
-    groups = []
-    if "dev" in args.parts:
-        groups.append(("development splits (real, not in the suite)",
-                       [(f"{n} {by} > {thr:g}", lambda n=n: load_dev(n), by, thr) for n, by, thr in DEV_SPLITS]))
-    if "chinchilla" in args.parts:
-        groups.append(("simulated: Chinchilla law true",
-                       [(f"chinchilla #{j}", lambda j=j: chinchilla_dataset(j), "compute", 1.5e21)
-                        for j in range(args.datasets)]))
-    if "kaplan" in args.parts:
-        groups.append(("simulated: Kaplan data, Chinchilla's form",
-                       [(f"kaplan #{j}", lambda j=j: kaplan_dataset(j), "compute", 1.5e21)
-                        for j in range(args.datasets)]))
+    groups = design_groups(args.parts, args.datasets)
     out = {"settings": vars(args), "groups": {}}
     for title, splits in groups:
         results, t0 = [], time.perf_counter()
