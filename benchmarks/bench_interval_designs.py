@@ -80,6 +80,36 @@ TAU = np.concatenate([[0.0], np.logspace(-4, 0, 241)])
 KAPPA = np.logspace(np.log10(0.3), 1.0, 61)
 
 
+MISFIT_CHECKPOINTS = SHARED / "data" / "misfitting2025" / "scaling_results.csv"
+# Learning curves outside the suite (rule fixed before any fit, RESULTS.md "Learning curves outside the
+# suite"): hold out the 6ND above the 80th percentile of the thinned points, rounded down to one
+# significant figure, and the two largest model sizes.
+CURVE_SPLITS = [("misfitting learning curves", "compute", 1e19), ("misfitting learning curves", "params", 5e8)]
+
+
+def load_misfit_curves():
+    """One learning curve per model size from the (Mis)fitting sweep's intermediate checkpoints.
+
+    Per size: of the runs (sweep, peak LR, total steps) that reach the size's largest token count, the
+    one with the lowest final loss; its checkpoints with D >= 10% of the final D, thinned to 12 bins
+    of log D (median D and loss per bin), as ``../shared/backtests/derive_curves.py`` does for GPT-3's
+    curves. 132 points, 11 sizes."""
+    import pandas as pd
+
+    m = pd.read_csv(MISFIT_CHECKPOINTS)
+    m["run"] = m.sweep + "|" + m.peak_lr.astype(str) + "|" + m.total_steps.astype(str)
+    final = m.loc[m.groupby(["model", "run"]).D.idxmax()]
+    curves = []
+    for model, runs in final.groupby("model"):
+        runs = runs[runs.D == runs.D.max()]
+        c = m[(m.model == model) & (m.run == runs.loc[runs.loss.idxmin(), "run"])]
+        c = c[c.D >= 0.1 * c.D.max()].copy()
+        c["bin"] = pd.cut(np.log10(c.D), bins=12, labels=False)
+        curves.append(c.groupby("bin").agg(N=("N", "first"), D=("D", "median"), loss=("loss", "median")))
+    lc = pd.concat(curves)
+    return bs.from_arrays(lc.N.to_numpy(float), lc.D.to_numpy(float), lc.loss.to_numpy(float))
+
+
 def load_dev(name):
     if DEV[name] is None:
         return bs.from_csv(SHARED / "backtests" / "datablations_le2p5ep.csv", **DBL)
@@ -188,7 +218,8 @@ def point_metrics(bounds, y) -> dict:
 
 
 def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchilla's form") -> list:
-    """(title, [(label, make_dataset, by, threshold), ...]) for the development splits ("dev") and the
+    """(title, [(label, make_dataset, by, threshold), ...]) for the development splits ("dev"), the
+    learning curves outside the suite ("curves") and the
     law-true Chinchilla ("chinchilla") and Kaplan-data ("kaplan") simulations of
     ``bench_discrepancy_sim.py``, ``datasets`` each, in that order."""
     from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
@@ -197,6 +228,9 @@ def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchi
     if "dev" in parts:
         groups.append(("development splits (real, not in the suite)",
                        [(f"{n} {by} > {thr:g}", lambda n=n: load_dev(n), by, thr) for n, by, thr in DEV_SPLITS]))
+    if "curves" in parts:
+        groups.append(("learning curves (real, not in the suite)",
+                       [(f"{n} {by} > {thr:g}", load_misfit_curves, by, thr) for n, by, thr in CURVE_SPLITS]))
     if "chinchilla" in parts:
         groups.append(("simulated: Chinchilla law true",
                        [(f"chinchilla #{j}", lambda j=j: chinchilla_dataset(j), "compute", 1.5e21)

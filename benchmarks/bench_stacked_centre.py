@@ -31,9 +31,10 @@ its runs (benchmarks/RESULTS.md): within 5 points of nominal when the law is tru
 coverage in [0.82, 0.96], Kaplan-data 90% coverage nearer 0.90 than the width factor's, and a lower
 development interval score averaged over the two methods.
 
-Usage: python benchmarks/bench_stacked_centre.py [--method bootstrap|nuts] [--parts dev chinchilla kaplan]
-           [--datasets 16] [--replicates 100]
-Writes benchmarks/out/bench_stacked_centre_<method>.json.
+Usage: python benchmarks/bench_stacked_centre.py [--method bootstrap|nuts] [--parts dev curves chinchilla kaplan]
+           [--datasets 16] [--replicates 100] [--out NAME]
+Writes benchmarks/out/bench_stacked_centre_<method>.json (or NAME.json). ``curves`` are the learning
+curves outside the suite (the (Mis)fitting sweep's checkpoints, ``bench_interval_designs.load_misfit_curves``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ def main():
     ap.add_argument("--parts", nargs="+", default=["dev", "chinchilla", "kaplan"])
     ap.add_argument("--datasets", type=int, default=16)
     ap.add_argument("--replicates", type=int, default=100)
+    ap.add_argument("--out", default=None, help="output name (default bench_stacked_centre_<method>)")
     args = ap.parse_args()
     groups = design_groups(args.parts, args.datasets)
     out = {"settings": vars(args), "groups": {}}
@@ -129,7 +131,7 @@ def main():
                              for d in DESIGNS), flush=True)
         out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
                                 "wall_s": time.perf_counter() - t0}
-        write_json(f"bench_stacked_centre_{args.method}", out)
+        write_json(args.out or f"bench_stacked_centre_{args.method}", out)
     print(f"\nmethod: {args.method}")
     print(design_table(out["groups"]))
 
