@@ -217,7 +217,7 @@ def point_metrics(bounds, y) -> dict:
             "abs_err": np.abs(bounds[0.9][2] / y - 1).tolist()}
 
 
-def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchilla's form") -> list:
+def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchilla's form", kaplan_noise=0.01) -> list:
     """(title, [(label, make_dataset, by, threshold), ...]) for the development splits ("dev"), the
     learning curves outside the suite ("curves") and the
     law-true Chinchilla ("chinchilla") and Kaplan-data ("kaplan") simulations of
@@ -236,7 +236,9 @@ def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchi
                        [(f"chinchilla #{j}", lambda j=j: chinchilla_dataset(j), "compute", 1.5e21)
                         for j in range(datasets)]))
     if "kaplan" in parts:
-        groups.append((kaplan_title, [(f"kaplan #{j}", lambda j=j: kaplan_dataset(j), "compute", 1.5e21)
+        if kaplan_noise != 0.01:
+            kaplan_title = f"{kaplan_title}, noise {kaplan_noise:g}"
+        groups.append((kaplan_title, [(f"kaplan #{j}", lambda j=j: kaplan_dataset(j, kaplan_noise), "compute", 1.5e21)
                                       for j in range(datasets)]))
     return groups
 

@@ -21,7 +21,10 @@ before their runs and not adopted (benchmarks/RESULTS.md, "Candidates after the 
   ``sqrt(s^2 + v)`` but applied to the method's exact-law interval, which for NUTS is narrower; here each
   side's half-width on the log scale is first raised to at least ``z(q') sqrt(s^2 + v)`` of the
   least-squares fit of the whole training data (the same delta method as the internal cuts);
-* ``t+ls``: both.
+* ``t+ls``: both;
+* ``ls-scale``: centred at the stacked centre with log half-width ``z(q') * kappa * sqrt(s^2 + v)`` of
+  the least-squares fit of the whole training data, the quantity kappa is calibrated against; the
+  method gives only its estimate (written down before its runs, RESULTS.md "A fourth candidate").
 
 Data: the development splits of ``bench_interval_designs.py`` (Porian et al.'s other isoFLOP
 configurations, datablations up to 2.5 epochs: real, not in the backtest suite), the law-true
@@ -59,7 +62,7 @@ from bayes_scaling.prediction import learn_discrepancy, predict_loss
 from bayes_scaling.laws import resolve
 from bayes_scaling.prediction.discrepancy import _refit_errors, widen
 
-DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls")
+DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls", "ls-scale")
 LEVELS = (0.5, 0.9)
 
 
@@ -104,6 +107,11 @@ def one_split(data, by, thr, method, seed, replicates):
         alo, ahi = ls_anchored(lo, hi, est, ls_sd, lv)
         bounds["ls-anchored"][lv] = (*widen(alo, ahi, est, stacked.factor, m), m)
         bounds["t+ls"][lv] = (*widen(alo, ahi, est, stacked.factor * tq, m), m)
+        if ls_sd is not None:
+            h = stats.norm.ppf(q) * stacked.factor * ls_sd
+            bounds["ls-scale"][lv] = (m * np.exp(-h), m * np.exp(h), m)
+        else:
+            bounds["ls-scale"][lv] = bounds["stacked-centre"][lv]
     for d, b in bounds.items():
         res[d] = point_metrics(b, y)
     return res
@@ -115,9 +123,10 @@ def main():
     ap.add_argument("--parts", nargs="+", default=["dev", "chinchilla", "kaplan"])
     ap.add_argument("--datasets", type=int, default=16)
     ap.add_argument("--replicates", type=int, default=100)
+    ap.add_argument("--kaplan-noise", type=float, default=0.01, help="noise sd on log loss of the Kaplan data")
     ap.add_argument("--out", default=None, help="output name (default bench_stacked_centre_<method>)")
     args = ap.parse_args()
-    groups = design_groups(args.parts, args.datasets)
+    groups = design_groups(args.parts, args.datasets, kaplan_noise=args.kaplan_noise)
     out = {"settings": vars(args), "groups": {}}
     for title, splits in groups:
         results, t0 = [], time.perf_counter()
