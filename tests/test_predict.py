@@ -663,7 +663,12 @@ def test_cli_reads_posterior_artifact_with_noise(tmp_path, capsys):
     alloc = P.allocation_table(law, [1e22])
     assert out["allocation"][0]["N_opt"]["lower"] == pytest.approx(float(alloc["N_opt_lower"][0]), rel=1e-12)
     assert cli.main(["predict", str(path), *at]) == 0
-    assert "90% central interval" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "90% central interval" in text
+    # the text says whether the centre moved toward the companion form, as the JSON's weight does
+    comp = out["discrepancy"]["companion"]
+    assert ("not moved toward the kaplan form" in text) == (comp["weight"] == 0)
+    assert ("of the way (in log loss) to the kaplan form" in text) == (comp["weight"] > 0)
 
 
 @pytest.mark.parametrize(

@@ -136,6 +136,9 @@ def test_a_zero_weight_is_the_factor_alone_and_a_failed_companion_fit_falls_back
     alone = predict_loss(law, **q, discrepancy=Discrepancy(1.4, 3, 30))
     for c in ("predictive_lower", "predictive_upper", "predictive_centre"):
         np.testing.assert_array_equal(zero[c], alone[c])
+    # and it says the centre did not move, rather than "moved 0.00 of the way"
+    assert any("not moved toward the kaplan form" in n for n in zero.notes)
+    assert not any("of the way" in n for n in zero.notes)
     # a discrepancy that would move Kaplan's law toward Kaplan's form is refused
     kap = bs.laws.Kaplan(**{k: np.full(4, float(v)) for k, v in KAPLAN_2020._asdict().items()})
     with pytest.raises(ValueError, match="law's own"):

@@ -77,6 +77,8 @@ def _kind_note(m) -> str:
         factor, comp = disc.get("factor"), disc.get("companion")
         by = f"{factor:.2f}x" if factor else "by a factor"
         around = "" if not comp else (
+            f" around the law's prediction (not moved toward the {comp['law']} form: its leave-future-out "
+            "stacking weight is 0)" if comp["weight"] == 0 else
             f" around the prediction moved {comp['weight']:.2f} of the way (in log loss) to the {comp['law']} "
             "form's (leave-future-out stacking; 'predicted' is that centre, exact_law_predicted the law's own)")
         return (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}"

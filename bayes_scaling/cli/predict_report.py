@@ -173,6 +173,8 @@ def _loss_lines(rep, src) -> list[str]:
         d = rep["discrepancy"]
         c = d.get("companion")
         around = "the estimate" if c is None else (
+            f"the estimate (not moved toward the {c['law']} form: its leave-future-out stacking weight is 0)"
+            if c["weight"] == 0 else
             f"the estimate moved {c['weight']:.2f} of the way (in log loss) to the {c['law']} form's "
             "extrapolation (leave-future-out stacking)")
         lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "

@@ -111,7 +111,8 @@ def _kind_note(kind, disc) -> str:
     if kind == "exact-law":
         return "intervals: exact-law (parameter uncertainty and noise; no law discrepancy)"
     moved = "" if disc.companion is None else (
-        f", its centre moved {disc.weight:.2f} of the way (in log loss) to the {disc.companion} form's "
+        f", not moved toward the {disc.companion} form (its leave-future-out stacking weight is 0)" if disc.weight == 0
+        else f", its centre moved {disc.weight:.2f} of the way (in log loss) to the {disc.companion} form's "
         "extrapolation (leave-future-out stacking)")
     return (f"intervals: allowing for the law's discrepancy, the exact-law interval widened {disc.factor:.3g}x "
             f"around the estimate{moved} (learned from {disc.n_cuts} internal rolling-origin refits)")
