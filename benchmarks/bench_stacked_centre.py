@@ -24,7 +24,11 @@ before their runs and not adopted (benchmarks/RESULTS.md, "Candidates after the 
 * ``t+ls``: both;
 * ``ls-scale``: centred at the stacked centre with log half-width ``z(q') * kappa * sqrt(s^2 + v)`` of
   the least-squares fit of the whole training data, the quantity kappa is calibrated against; the
-  method gives only its estimate (written down before its runs, RESULTS.md "A fourth candidate").
+  method gives only its estimate (written down before its runs, RESULTS.md "A fourth candidate");
+* ``whole-sd``: as the stacked centre, but each internal cut's stacked errors are standardised by
+  ``s^2 (1 + v_c / s_c^2)`` instead of ``s_c^2 + v_c``: the whole training data's residual sd ``s``
+  in place of the cut's own ``s_c``, which is smaller when a misfit grows with the range fitted
+  (``bench_cut_residual_sd.py``; RESULTS.md "A fifth candidate").
 
 Data: the development splits of ``bench_interval_designs.py`` (Porian et al.'s other isoFLOP
 configurations, datablations up to 2.5 epochs: real, not in the backtest suite), the law-true
@@ -62,7 +66,7 @@ from bayes_scaling.prediction import learn_discrepancy, predict_loss
 from bayes_scaling.laws import resolve
 from bayes_scaling.prediction.discrepancy import _refit_errors, widen
 
-DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls", "ls-scale")
+DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls", "ls-scale", "whole-sd")
 LEVELS = (0.5, 0.9)
 
 
@@ -74,6 +78,64 @@ def ls_anchored(lo, hi, est, ls_sd, level):
     llo, lhi = np.log(lo), np.log(hi)
     c = np.clip(np.log(est), llo, lhi)
     return np.exp(c - np.maximum(c - llo, a)), np.exp(c + np.maximum(lhi - c, a))
+
+
+def stacked_factors(train):
+    """(S's factor recomputed, the whole-sd factor) from one set of least-squares refits of both forms.
+
+    As :func:`bayes_scaling.prediction.discrepancy.learn_stacked_centre`: both forms refitted on the
+    common usable cuts, leave-one-cut-out stacking weights, stacked errors ``r_w`` over Chinchilla's own
+    least-squares predictive variance. S standardises by ``s_c^2 + v_c`` (the cut's residual variance and
+    parameter variance); whole-sd by ``s^2 (1 + v_c / s_c^2)``, ``s`` the whole training data's residual sd.
+    None when no cut can be used."""
+    import jax.numpy as jnp
+    from bayes_scaling.analysis.region_fits import fit_masks, region_starts
+    from bayes_scaling.prediction.averaging import _common_cuts, simplex_weights
+    from bayes_scaling.prediction.discrepancy import CUT_FRACTIONS, _log_loss_and_jacobian, _residual_sd
+
+    specs = (resolve("chinchilla"), resolve("kaplan"))
+    masks = [m for _, m in _common_cuts(train, specs, CUT_FRACTIONS, 6.0)]
+    if not masks:
+        return None
+    every = [np.ones(train.n, bool)] + masks
+    per = []
+    for sp in specs:
+        logX, logL = train.log_inputs(sp), np.log(train.loss)
+        res = fit_masks(jnp.asarray(region_starts(train, loss="squared-log", law=sp)), logX, jnp.asarray(logL),
+                        jnp.asarray(np.stack(every), dtype=jnp.float64), law=sp, loss="squared-log")
+        x = np.asarray(res.x)
+        ok = np.asarray(res.converged) & np.all(np.isfinite(x), axis=1)
+        preds, jacs = (np.asarray(a) for a in _log_loss_and_jacobian(jnp.asarray(x), logX, spec=sp))
+        out = []
+        for i, m in enumerate(every):
+            if not ok[i]:
+                out.append(None)
+                continue
+            sd = _residual_sd(logL[m] - preds[i][m], x.shape[1])
+            cov = np.linalg.pinv(jacs[i][m].T @ jacs[i][m], rcond=1e-12, hermitian=True) * sd * sd
+            t = ~m
+            v = np.maximum(np.einsum("ip,pq,iq->i", jacs[i][t], cov, jacs[i][t]), 0.0)
+            out.append((logL[t] - preds[i][t], sd * sd, v))
+        per.append(out)
+    if per[0][0] is None:
+        return None
+    s2_all = per[0][0][1]
+    keep = [i for i in range(1, len(every)) if all(p[i] is not None and np.all(np.isfinite(p[i][0]))
+                                                    and np.all(np.isfinite(p[i][1] + p[i][2]))
+                                                    and np.all(p[i][1] + p[i][2] > 0) for p in per)]
+    if not keep:
+        return None
+    R = [np.stack([p[i][0] for p in per]) for i in keep]
+    Q = [r @ r.T / r.shape[1] for r in R]
+    w = simplex_weights(np.mean(Q, axis=0))
+    z2_s, z2_w = [], []
+    for c, (i, r) in enumerate(zip(keep, R)):
+        wc = w if len(R) == 1 else simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
+        r_w = wc @ r
+        s2, v = per[0][i][1], per[0][i][2]
+        z2_s.append(float(np.mean(r_w**2 / (s2 + v))))
+        z2_w.append(float(np.mean(r_w**2 / (s2_all * (1.0 + v / s2)))))
+    return float(np.sqrt(np.mean(z2_s))), float(np.sqrt(np.mean(z2_w)))
 
 
 def one_split(data, by, thr, method, seed, replicates):
@@ -89,10 +151,15 @@ def one_split(data, by, thr, method, seed, replicates):
         stacked = learn_discrepancy(tr, "chinchilla")
         ls = _refit_errors(data, resolve("chinchilla"), [("all", train)])[0]  # LS fit of the training runs
     ls_sd = None if ls is None else np.sqrt(ls[3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        both = stacked_factors(tr)
+    whole = stacked.factor if both is None or stacked.companion is None else both[1]
     law, sigma, nu = fits.region(0)
     N, D = data.N[test], data.D[test]
     res = {"n": int(y.size), "factor_alone": alone.factor, "factor_stacked": stacked.factor,
-           "weight": stacked.weight, "companion": stacked.companion, "n_cuts": stacked.n_cuts}
+           "weight": stacked.weight, "companion": stacked.companion, "n_cuts": stacked.n_cuts,
+           "factor_stacked_recomputed": None if both is None else both[0], "factor_whole_sd": whole}
     bounds = {d: {} for d in DESIGNS}
     for lv in LEVELS:
         t = predict_loss(law, N=N, D=D, sigma=sigma, nu=nu, level=lv, intervals="exact-law")
@@ -107,6 +174,7 @@ def one_split(data, by, thr, method, seed, replicates):
         alo, ahi = ls_anchored(lo, hi, est, ls_sd, lv)
         bounds["ls-anchored"][lv] = (*widen(alo, ahi, est, stacked.factor, m), m)
         bounds["t+ls"][lv] = (*widen(alo, ahi, est, stacked.factor * tq, m), m)
+        bounds["whole-sd"][lv] = (*widen(lo, hi, est, whole, m), m)
         if ls_sd is not None:
             h = stats.norm.ppf(q) * stacked.factor * ls_sd
             bounds["ls-scale"][lv] = (m * np.exp(-h), m * np.exp(h), m)
@@ -135,7 +203,8 @@ def main():
             r["split"] = label
             results.append(r)
             print(f"{label}: weight {r['weight']:.2f} factor alone {r['factor_alone']:.3f} stacked "
-                  f"{r['factor_stacked']:.3f} "
+                  f"{r['factor_stacked']:.3f} (recomputed {r['factor_stacked_recomputed']}) whole-sd "
+                  f"{r['factor_whole_sd']:.3f} "
                   + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
                              for d in DESIGNS), flush=True)
         out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
