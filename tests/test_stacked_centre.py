@@ -152,3 +152,89 @@ def test_a_zero_weight_is_the_factor_alone_and_a_failed_companion_fit_falls_back
     with pytest.warns(RuntimeWarning, match="did not converge"):
         d = learn_discrepancy(data.subset(train), "chinchilla")
     assert d.companion is None and d.n_cuts > 0
+
+
+def test_a_single_common_cut_learns_the_factor_alone():
+    # 18 runs of the example (C <= 1e19) leave one cut both forms can be refitted on: its stacking weights
+    # would be fitted to the cut itself, which can only shrink the factor, so the factor alone is learned
+    ds = bs.example_data()
+    train, _ = bt.holdout_masks(ds, 1e19)
+    tr = ds.subset(train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        default = learn_discrepancy(tr, "chinchilla")
+        alone = learn_discrepancy(tr, "chinchilla", stacked_centre=False)
+    assert alone.n_cuts >= 1
+    assert default.companion is None and default.factor == alone.factor and default.n_cuts == alone.n_cuts
+
+
+def test_the_centre_checks_refuse_another_forms_discrepancy_at_weight_0_too():
+    kap = bs.laws.Kaplan(**{k: np.full(4, float(v)) for k, v in KAPLAN_2020._asdict().items()})
+    q = dict(N=np.array([1e10, 7e10]), D=np.array([2e11, 1.4e12]), sigma=np.full(4, 0.01))
+    with pytest.raises(ValueError, match="law's own"):
+        predict_loss(kap, **q, discrepancy=Discrepancy(1.4, 3, 30, (), "kaplan", 0.0, KAPLAN_2020))
+
+
+def test_the_predictive_centre_lies_inside_its_interval_when_the_estimate_does_not():
+    # a two-basin sample: at level 0.2 the mixture's narrow central interval misses the median estimate;
+    # the interval is widened around the estimate clipped into it, and that is the centre reported
+    S = 100
+    E = np.where(np.arange(S) < 51, 1.70, 1.95)
+    law = bs.Chinchilla(E=E, A=np.full(S, 406.4), B=np.full(S, 410.7), alpha=np.full(S, 0.34), beta=np.full(S, 0.28))
+    exact = predict_loss(law, 1e10, 1e12, sigma=0.02, level=0.2, intervals="exact-law")
+    t = predict_loss(law, 1e10, 1e12, sigma=0.02, level=0.2, discrepancy=Discrepancy(1.5, 3, 10))
+    est, lo = float(t["estimate"]), float(exact["predictive_lower"])
+    assert est < lo  # the case in question
+    assert float(t["predictive_lower"]) <= float(t["predictive_centre"]) <= float(t["predictive_upper"])
+    assert float(t["predictive_centre"]) == pytest.approx(lo, rel=1e-12)
+
+
+def test_data_given_as_columns_learns_the_same_discrepancy_as_the_dataset():
+    from types import SimpleNamespace
+
+    data, train, _ = _kaplan_split(1)
+    tr = data.subset(train)
+    cols = SimpleNamespace(N=tr.N, D=tr.D, loss=tr.loss)
+    law = bs.HOFFMANN_2022
+    q = dict(N=np.array([3e9]), D=np.array([6e11]), sigma=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = predict_loss(law, **q, data=tr)
+        b = predict_loss(law, **q, data=cols)
+    assert a.meta["discrepancy"] == b.meta["discrepancy"]
+    np.testing.assert_array_equal(a["predictive_upper"], b["predictive_upper"])
+    with pytest.raises(ValueError, match="numeric N, D and loss"):
+        predict_loss(law, **q, data=SimpleNamespace(N=tr.N, loss=tr.loss))
+
+
+def test_text_says_narrowed_for_a_factor_below_one_and_never_prints_a_zero_weight():
+    from bayes_scaling.prediction.loss import scaled, share
+
+    assert scaled(0.693) == "narrowed 0.693x" and scaled(1.31) == "widened 1.31x"
+    assert share(0.0038) == "0.004" and share(0.25) == "0.25" and share(0.0) == "0.00"
+
+
+def test_predict_json_keeps_the_kind_a_value_of_its_schema_and_says_why_it_fell_back():
+    from bayes_scaling.cli.predict import Source
+    from bayes_scaling.cli.predict_report import build_report, format_report
+
+    N, D = np.repeat([1e8, 3e8, 1e9], 3), np.tile([2e9, 6e9, 2e10], 3)
+    ds = bs.simulate(jax.random.key(0), bs.HOFFMANN_2022, N, D, 0.01)  # 9 runs: no cut can be refitted
+    for observed, why in ((True, "no internal refit"), (False, "no observed losses")):
+        src = Source(bs.HOFFMANN_2022, 0.01, None, ds, "test", spec=bs.Chinchilla, observed=observed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rep = build_report(src, at=[(1e10, 1e12)])
+        assert rep["intervals"] == "exact-law" and rep["intervals_note"].startswith(why)
+        assert why in format_report(rep, src)
+
+
+def test_rolling_backtest_text_describes_each_steps_factor_and_centre():
+    from bayes_scaling.cli.backtest import _kind_note
+
+    steps = [{"discrepancy": {"factor": f, "companion": {"law": "kaplan", "weight": w}}}
+             for f, w in ((0.35, 0.1), (1.3, 0.9))] + [{"discrepancy": None}]
+    note = _kind_note({"intervals": "discrepancy", "law": "chinchilla", "steps": steps})
+    assert "scaled by a factor" in note and "0.35-1.30x" in note and "widened" not in note
+    assert "toward the kaplan form" in note and "0.10-0.90" in note
+    assert "no step" in _kind_note({"intervals": "discrepancy", "law": "chinchilla", "steps": [{"discrepancy": None}]})

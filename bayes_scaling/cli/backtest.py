@@ -31,9 +31,14 @@ def _print_rolling(m, axis) -> None:
         cov_s = "" if cov is None else f"; coverage 50% {cov['0.5']:.2f}, 90% {cov['0.9']:.2f}"
         failed = f"; {s['failed']}/{s['replicates']} replicates failed" if "failed" in s else ""
         unpooled = "" if s["pooled"] else " (not pooled: more than 5% of replicates failed)"
-        avg = s.get("averaging")
+        avg, disc = s.get("averaging"), s.get("discrepancy")
         avg_s = "" if not avg else "; weights " + ", ".join(
             f"{lab} {w:.2f}" for lab, w in zip(avg["laws"], avg["weights"])) + f", widened {avg['factor']:.2f}x"
+        if disc and not avg:
+            from ..prediction.loss import share
+
+            comp = disc.get("companion")
+            avg_s = f"; factor {disc['factor']:.2f}x" + ("" if not comp else f", {comp['law']} weight {share(comp['weight'])}")
         print(f"  fit on {axis} <= {s['threshold']:.3g} ({s['n_train']} points) -> "
               f"{s['n_holdout']} held out: mean |rel. error| {s['mean_abs_rel_error']:.4f}{cov_s}{failed}"
               f"{unpooled}{avg_s}")
@@ -65,6 +70,8 @@ def _print(args, table) -> None:
 
 
 def _kind_note(m) -> str:
+    from ..prediction.loss import scaled, share
+
     if m["intervals"] == "averaged":
         avg = m.get("averaging")
         how = ", ".join(f"{lab} {w:.2f}" for lab, w in zip(avg["laws"], avg["weights"])) + \
@@ -72,19 +79,37 @@ def _kind_note(m) -> str:
         return (f" (law forms averaged with leave-future-out stacking weights: {how}; learned from each "
                 "training set's rolling-origin refits; exact_law_* columns hold the intervals of "
                 f"{m['law']} alone that assume it is exact)")
+    if m["intervals"] == "discrepancy" and "steps" in m:
+        discs = [s["discrepancy"] for s in m["steps"] if s.get("discrepancy")]
+        if not discs:
+            return " (exact-law intervals at every step: no step's training runs could learn a factor)"
+        f = [d["factor"] for d in discs]
+        comps = [d["companion"] for d in discs if d.get("companion")]
+        moved = "" if not comps else (
+            f"; the centre moved toward the {comps[0]['law']} form by its leave-future-out stacking weight, "
+            f"{_span([c['weight'] for c in comps], '.2f')} ('predicted' is that centre, exact_law_predicted the "
+            "law's own)")
+        return (f" (allowing for the law's discrepancy beyond the data: each step's exact-law intervals scaled "
+                f"by a factor learned from its training runs' rolling-origin refits, {_span(f, '.2f')}x{moved}; "
+                "exact_law_* columns hold the intervals that assume the law is exact)")
     if m["intervals"] == "discrepancy":
         disc = m.get("discrepancy") or {}
         factor, comp = disc.get("factor"), disc.get("companion")
-        by = f"{factor:.2f}x" if factor else "by a factor"
+        by = scaled(factor) if factor else "widened by a factor"
         around = "" if not comp else (
             f" around the law's prediction (not moved toward the {comp['law']} form: its leave-future-out "
             "stacking weight is 0)" if comp["weight"] == 0 else
-            f" around the prediction moved {comp['weight']:.2f} of the way (in log loss) to the {comp['law']} "
+            f" around the prediction moved {share(comp['weight'])} of the way (in log loss) to the {comp['law']} "
             "form's (leave-future-out stacking; 'predicted' is that centre, exact_law_predicted the law's own)")
-        return (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals widened {by}"
-                f"{around}, learned from each training set's rolling-origin refits; exact_law_* columns hold "
+        return (f" (allowing for the law's discrepancy beyond the data: the exact-law intervals {by}"
+                f"{around}, learned from the training runs' rolling-origin refits; exact_law_* columns hold "
                 "the intervals that assume the law is exact)")
     return " (they assume the law is exact)"
+
+
+def _span(values, fmt) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
 
 
 def _problems(ds, spec, table) -> list:

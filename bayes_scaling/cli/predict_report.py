@@ -4,6 +4,7 @@ Shape of the report (``--json``)::
 
     {"level": 0.9,
      "intervals": "discrepancy" | "exact-law" | "averaged" | null,   # the kind of the loss predictive intervals
+     "intervals_note": "...",                  # only when the default was asked for and exact-law given: why
      "discrepancy": null | {"kind", "factor", "n_cuts", "n_scored", "cuts",
                             "companion": {"law", "weight", "fit"}},   # companion: stacked centre only
      "averaging": {"laws", "weights", "factor", ...}     # only with --average-with (cli/predict_averaged.py)
@@ -76,11 +77,12 @@ def _loss(P, src, at, level, k, intervals) -> tuple[list[dict], dict]:
                            flops_per_param_token=k, intervals=intervals if src.sigma is not None and
                            src.observed and learned else "exact-law", discrepancy=disc if learned else None)
     kind = table.meta["intervals"]
-    if kind == "exact-law" and intervals == "discrepancy":
-        kind = ("exact-law (no internal refit of the source's data could be used to learn the width factor)"
-                if src.observed and src.sigma is not None else
-                "exact-law (no observed losses in the source to learn the discrepancy from)")
-    return table.to_records(), {"intervals": kind, "discrepancy": table.meta["discrepancy"]}
+    out = {"intervals": kind, "discrepancy": table.meta["discrepancy"]}
+    if kind == "exact-law" and intervals == "discrepancy":  # asked for the default, fell back: say why
+        out["intervals_note"] = ("no internal refit of the source's data could be used to learn the width factor"
+                                 if src.observed and src.sigma is not None else
+                                 "no observed losses in the source to learn the discrepancy from")
+    return table.to_records(), out
 
 
 def _target(P, law, target_loss, C, level, k, U=None) -> dict:
@@ -170,18 +172,21 @@ def _loss_lines(rep, src) -> list[str]:
         lines.append(f"  law forms averaged: the stacked mixture of their predictives, widened {a['factor']:.3g}x "
                      f"(weights and factor learned from {a['n_cuts']} internal rolling-origin refits)")
     elif rep["intervals"] == "discrepancy":
+        from ..prediction.loss import scaled, share
+
         d = rep["discrepancy"]
         c = d.get("companion")
         around = "the estimate" if c is None else (
             f"the estimate (not moved toward the {c['law']} form: its leave-future-out stacking weight is 0)"
             if c["weight"] == 0 else
-            f"the estimate moved {c['weight']:.2f} of the way (in log loss) to the {c['law']} form's "
+            f"the estimate moved {share(c['weight'])} of the way (in log loss) to the {c['law']} form's "
             "extrapolation (leave-future-out stacking)")
         lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "
-                     f"interval widened {d['factor']:.3g}x around {around} (learned from "
+                     f"interval {scaled(d['factor'])} around {around} (learned from "
                      f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
     else:
-        lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact)")
+        why = f"; {rep['intervals_note']}" if rep.get("intervals_note") else ""
+        lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact{why})")
     if src.data is None:
         lines.append("  (no data range in the source: no extrapolation distance)")
     return lines

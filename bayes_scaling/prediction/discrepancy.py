@@ -299,8 +299,8 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
             the stacked centre's refits use that default).
         stacked_centre: for a form with a companion (Chinchilla's and Kaplan's, the two forms of
             (N, D)), move the centre by the companion's stacked extrapolation and learn the factor
-            for that moved centre (:func:`learn_stacked_centre`); False, or when the forms share no
-            usable cut, the factor alone.
+            for that moved centre (:func:`learn_stacked_centre`); False, or when the forms share
+            fewer than two usable cuts, the factor alone.
 
     Returns:
         A :class:`Discrepancy`.
@@ -366,9 +366,10 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     is :func:`learn_discrepancy`'s factor on the common cuts.
 
     Returns:
-        A :class:`Discrepancy` with ``companion`` set, or None when ``law`` has no companion, no cut
-        can be refitted with both forms, or the companion's whole-data fit did not converge (the
-        caller then learns the factor alone).
+        A :class:`Discrepancy` with ``companion`` set, or None when ``law`` has no companion, fewer
+        than two cuts can be refitted with both forms (a single cut would be scored with weights
+        fitted to itself, which can only shrink the factor), or the companion's whole-data fit did
+        not converge (the caller then learns the factor alone).
     """
     from ..analysis.compare import label_of
     from ..fitting import fit
@@ -386,7 +387,7 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     per_law = [stack_errors(data, sp, masks) for sp in specs]
     keep = [i for i in range(len(masks))
             if all(p[i] is not None and np.all(np.isfinite(p[i][0])) for p in per_law)]
-    if not keep:
+    if len(keep) < 2:  # one cut cannot be scored with weights learned from other cuts
         return None
     R = [np.stack([p[i][0] for p in per_law]) for i in keep]  # per cut (2, n_c)
     V = [per_law[0][i][1] for i in keep]  # the form's own predictive variances
@@ -394,7 +395,7 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     w = simplex_weights(np.mean(Q, axis=0))
     z2, cuts = [], []
     for c, (i, r, v) in enumerate(zip(keep, R, V)):
-        wc = w if len(R) == 1 else simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
+        wc = simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
         r_w = wc @ r
         z2.append(float(np.mean(r_w**2 / v)))
         cuts.append({"axis": masks[i][0], "n_fit": int(masks[i][1].sum()), "n_scored": int(r_w.size),

@@ -107,21 +107,31 @@ def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
     return out
 
 
+def share(weight) -> str:
+    """A stacking weight for text: two decimals, or one significant figure below 0.005 (never "0.00")."""
+    return f"{weight:.2f}" if weight >= 0.005 or weight == 0 else f"{weight:.1g}"
+
+
+def scaled(factor) -> str:
+    """'widened 1.31x' or 'narrowed 0.693x' (a factor below 1 narrows the interval)."""
+    return f"{'widened' if factor >= 1 else 'narrowed'} {factor:.3g}x"
+
+
 def _kind_note(kind, disc) -> str:
     if kind == "exact-law":
         return "intervals: exact-law (parameter uncertainty and noise; no law discrepancy)"
     moved = "" if disc.companion is None else (
         f", not moved toward the {disc.companion} form (its leave-future-out stacking weight is 0)" if disc.weight == 0
-        else f", its centre moved {disc.weight:.2f} of the way (in log loss) to the {disc.companion} form's "
+        else f", its centre moved {share(disc.weight)} of the way (in log loss) to the {disc.companion} form's "
         "extrapolation (leave-future-out stacking)")
-    return (f"intervals: allowing for the law's discrepancy, the exact-law interval widened {disc.factor:.3g}x "
+    return (f"intervals: allowing for the law's discrepancy, the exact-law interval {scaled(disc.factor)} "
             f"around the estimate{moved} (learned from {disc.n_cuts} internal rolling-origin refits)")
 
 
 def stacked_centre(disc, law_cls, estimate, xs):
     """The discrepancy's predictive centre at the query inputs ``xs`` (the law's), or None when it
     has no companion form (the centre is then the estimate)."""
-    if disc.companion is None or disc.weight == 0 or disc.companion_fit is None:
+    if disc.companion is None:
         return None  # the factor alone
     if disc.companion == law_cls.name:
         raise ValueError(f"the discrepancy moves the centre toward the {disc.companion} form, which is the law's "
@@ -130,6 +140,8 @@ def stacked_centre(disc, law_cls, estimate, xs):
         raise ValueError(f"the discrepancy moves the centre by the {disc.companion} form's extrapolation in "
                          f"(N, D), but the {law_cls.name} law reads {', '.join(law_cls.inputs)}; learn the "
                          "discrepancy for this law")
+    if disc.weight == 0 or disc.companion_fit is None:
+        return None  # after the checks, so that one learned for another form is refused at weight 0 too
     return disc.centre(estimate, *xs)
 
 
@@ -159,7 +171,17 @@ def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
                       "from, so the predictive intervals assume the law is exact; pass data= or "
                       "discrepancy=, or intervals='exact-law' to silence this", RuntimeWarning, stacklevel=3)
         return None, "exact-law"
-    from ..data import data_hash
+    from ..data import Dataset, data_hash, from_arrays
+
+    if not isinstance(data, Dataset):  # e.g. a DataFrame with N, D and loss columns: validate it as data
+        try:
+            cols = [np.asarray(getattr(data, c), dtype=np.float64) for c in ("N", "D", "loss")]
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ValueError("predict_loss: to learn the law discrepancy, data must be a Dataset "
+                             "(bayes_scaling.from_arrays or from_csv) or have numeric N, D and loss; got "
+                             f"{type(data).__name__} ({e})") from None
+        U = getattr(data, "U", None)
+        data = from_arrays(*cols, U=None if U is None else np.asarray(U, dtype=np.float64))
 
     key = (data_hash(data), type(law), float(k))
     if key in _LEARNED:
@@ -253,7 +275,10 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
         p_lo, p_hi = _predictive_interval(log_mu, sig, nus, level, key, n_draws, nd)
         factor = np.full(qshape, 1.0 if disc is None else float(disc.factor))
         moved = None if disc is None else stacked_centre(disc, type(law), mean.estimate, xs)
-        p_c = np.asarray(mean.estimate, dtype=np.float64) if moved is None else moved
+        # the centre the interval is built around: the estimate, clipped into the exact-law interval as
+        # widen() does (a skewed mixture's narrow central interval can miss it), or the moved centre
+        p_c = np.exp(np.clip(np.log(np.asarray(mean.estimate, dtype=np.float64)), np.log(p_lo), np.log(p_hi))) \
+            if moved is None else moved
         p_lo, p_hi = widen(p_lo, p_hi, mean.estimate, factor, moved)
         notes = [_noise_note(nus, key, n_draws), _kind_note(kind, disc)]
     read = dict(zip(type(law).inputs, xs))
