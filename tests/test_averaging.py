@@ -163,23 +163,38 @@ def test_averaging_a_law_without_companions_is_its_width_factor():
 def test_a_step_where_an_averaged_form_lost_replicates_is_not_pooled(example, monkeypatch):
     from bayes_scaling.analysis import backtest as bt
 
-    real = bt.fit_regions
+    real, real_stack = bt.fit_regions, bt._stack
 
-    def failing(*args, **kwargs):  # Kaplan's fits report 60% failed replicates at the second step
-        fits = real(*args, **kwargs)
-        if kwargs["law"].name != "kaplan":
-            return fits
+    def failing(*args, **kwargs):  # Kaplan's fits lose 60% of their replicates at the second step,
+        fits = real(*args, **kwargs)  # Chinchilla's (the user's form) at the first
+        step = {"kaplan": 1, "chinchilla": 0}[kwargs["law"].name]
         info = [dict(i) for i in fits.info]
-        info[1]["failed"] = int(0.6 * info[1]["replicates"])
+        info[step]["failed"] = int(0.6 * info[step]["replicates"])
         return fits._replace(info=info)
 
+    calls = []
+
+    def kaplan_only_first(*args):  # the first step's stacking weight all on Kaplan's form
+        stack = real_stack(*args)
+        calls.append(1)
+        return stack._replace(weights=(0.0, 1.0)) if len(calls) == 1 else stack
+
     monkeypatch.setattr(bt, "fit_regions", failing)
+    monkeypatch.setattr(bt, "_stack", kaplan_only_first)
     with pytest.warns(RuntimeWarning, match="not pooled"):
         t = bt.rolling_backtest(example, thresholds=[3e20, 1e21], method="bootstrap", key=jax.random.key(0),
                                 replicates=10, intervals="averaged")
     steps = t.meta["steps"]
+    assert steps[0]["averaging"]["weights"] == [0.0, 1.0] and min(steps[1]["averaging"]["weights"]) > 0
+    # the averaged intervals pool where every form with weight kept its replicates: the first step only
     assert [s["pooled"] for s in steps] == [True, False] and t.meta["excluded_steps"] == [1e21]
     assert steps[1]["averaging"]["fits"]["kaplan"]["failed"] == 6 and steps[1]["failed"] == 0
+    # the exact_law_* intervals are Chinchilla's alone: pooled where it kept its replicates, even at weight 0
+    assert [s["exact_law_pooled"] for s in steps] == [False, True] and steps[0]["failed"] == 6
+    assert steps[0]["exact_law_coverage"] is None and steps[0]["coverage"] is not None
+    assert steps[1]["exact_law_coverage"] is not None and steps[1]["coverage"] is None
+    held = [r for r in t.rows if r["threshold"] == 1e21]
+    assert t.meta["exact_law_coverage"]["0.9"] == pytest.approx(np.mean([r["exact_law_in_90"] for r in held]))
 
 
 def test_cli_backtest_averaged_json(capsys):

@@ -118,7 +118,9 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
             any other law, or for ``method="point"``, as "discrepancy"; not the default, see
             benchmarks/RESULTS.md, "Law-form averaging"). A step is pooled when every form with a
             positive weight lost at most 5% of its bootstrap replicates. The
-            exact-law intervals of ``law`` are always in the ``exact_law_*`` columns for comparison.
+            exact-law intervals of ``law`` are always in the ``exact_law_*`` columns for comparison;
+            they enter ``exact_law_coverage`` when ``law``'s own fit lost at most 5%
+            (``exact_law_pooled``), whatever its stacking weight.
         **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
 
     Returns:
@@ -220,7 +222,7 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
     forms = averaged_forms(spec) if intervals == "averaged" and method != "point" else (spec,)
     fits = [fit_regions(data, train[ok], method=method, key=key, replicates=replicates, law=f, **fit_kwargs)
             for f in forms]
-    rows, steps, pooled = [], [], []
+    rows, steps, pooled, pooled_exact = [], [], [], []
     for j, i in enumerate(ok):
         disc = stack = None
         train_data = data.subset(train[i])
@@ -234,13 +236,19 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
         used = fits[:1] if stack is None else [f for f, w in zip(fits, stack.weights) if w > 0]
         pool = all(_poolable(f.info[j]) for f in used)  # the forms this step's intervals come from
         pooled.extend(step_rows if pool else [])
+        # the exact_law_* intervals are the first form's alone: pooled when that form kept its replicates,
+        # even where averaging gave it no weight
+        exact_pool = _poolable(fits[0].info[j])
+        pooled_exact.extend(step_rows if exact_pool else [])
         kind = None if method == "point" else "averaged" if stack else "discrepancy" if disc else "exact-law"
+        summary = _summaries(step_rows, method if pool else "point")
+        summary["exact_law_coverage"] = _coverage(step_rows, method if exact_pool else "point")["exact_law_coverage"]
         steps.append({"threshold": float(thresholds[i]), "n_train": int(train[i].sum()),
-                      "n_holdout": int(test[i].sum()), **info, "pooled": pool, "intervals": kind,
-                      "discrepancy": None if disc is None else disc.summary(),
+                      "n_holdout": int(test[i].sum()), **info, "pooled": pool, "exact_law_pooled": exact_pool,
+                      "intervals": kind, "discrepancy": None if disc is None else disc.summary(),
                       "averaging": None if stack is None else
                       {**stack.summary(), "fits": {lab: dict(f.info[j]) for lab, f in zip(stack.laws, fits)}},
-                      **_summaries(step_rows, method if pool else "point")})
+                      **summary})
     excluded = [s["threshold"] for s in steps if not s["pooled"]]
     kinds = {s["intervals"] for s in steps}
     meta = {"method": method, "by": by, "law": spec.name, "law_spec": describe(spec), "data": data.label,
@@ -248,7 +256,8 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
             "intervals": None if method == "point" else
             next((x for x in ("averaged", "discrepancy") if x in kinds), "exact-law"),
             "averaged_laws": [label_of(f) for f in forms] if len(forms) > 1 else None,
-            **_summaries(rows, method), **_coverage(pooled, method), "excluded_steps": excluded}
+            **_summaries(rows, method), **_coverage(pooled, method),
+            "exact_law_coverage": _coverage(pooled_exact, method)["exact_law_coverage"], "excluded_steps": excluded}
     if method == "bootstrap":
         meta["replicates"] = int(replicates)
     if rolling:
@@ -256,7 +265,8 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
     else:
         meta.update({"threshold": float(thresholds[0]), "n_train": steps[0]["n_train"],
                      "n_holdout": steps[0]["n_holdout"], "fit": {k_: v for k_, v in steps[0].items()
-                                                                  if k_ in fits[0].info[0] or k_ == "pooled"},
+                                                                  if k_ in fits[0].info[0]
+                                                                  or k_ in ("pooled", "exact_law_pooled")},
                      "discrepancy": steps[0]["discrepancy"], "averaging": steps[0]["averaging"]})
     _warn_fit(method, steps)
     for f in fits[1:]:  # the other forms' own fit problems, named by form
