@@ -238,3 +238,22 @@ def test_rolling_backtest_text_describes_each_steps_factor_and_centre():
     assert "scaled by a factor" in note and "0.35-1.30x" in note and "widened" not in note
     assert "toward the kaplan form" in note and "0.10-0.90" in note
     assert "no step" in _kind_note({"intervals": "discrepancy", "law": "chinchilla", "steps": [{"discrepancy": None}]})
+
+
+def test_law_spec_learns_the_discrepancy_of_the_constrained_fit_and_refuses_another_form():
+    data, train, _ = _kaplan_split(3)
+    tr = data.subset(train)
+    tied = bs.Constrained(bs.Chinchilla, tied={"beta": "alpha"})
+    law = bs.HOFFMANN_2022
+    q = dict(N=np.array([3e9]), D=np.array([6e11]), sigma=0.01, data=tr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        own = learn_discrepancy(tr, tied)
+        constrained = predict_loss(law, **q, law_spec=tied)
+        free = predict_loss(law, **q)
+    # the constrained fit's factor (a form without a companion: the factor alone), not the free form's
+    assert constrained.meta["discrepancy"]["factor"] == own.factor
+    assert constrained.meta["discrepancy"]["kind"] == "width-factor"
+    assert free.meta["discrepancy"]["kind"] == "stacked-centre width-factor"
+    with pytest.raises(ValueError, match="law_spec is a kaplan law"):
+        predict_loss(law, **q, law_spec="kaplan")

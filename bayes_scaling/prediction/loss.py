@@ -151,7 +151,7 @@ def _noise_note(nus, key, n_draws) -> str:
     return f"predictive: {kind} noise on log loss, {how}"
 
 
-def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
+def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k, law_spec=None):
     """(Discrepancy or None, interval kind) for predict_loss."""
     from .discrepancy import INTERVAL_KINDS, Discrepancy, learn_discrepancy
 
@@ -183,10 +183,12 @@ def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
         U = getattr(data, "U", None)
         data = from_arrays(*cols, U=None if U is None else np.asarray(U, dtype=np.float64))
 
-    key = (data_hash(data), type(law), float(k))
+    spec = type(law) if law_spec is None else _fitted_spec(law, law_spec)
+    spec_key = (spec.form, tuple(spec.fixed.items()), tuple(spec.tied.items())) if hasattr(spec, "form") else spec
+    key = (data_hash(data), spec_key, float(k))
     if key in _LEARNED:
         return _LEARNED[key], "discrepancy"
-    disc = learn_discrepancy(data, type(law), flops_per_param_token=k)
+    disc = learn_discrepancy(data, spec, flops_per_param_token=k)
     if not disc.n_cuts:  # nothing learned (warned): the intervals are the exact-law ones, and say so
         return None, "exact-law"  # not kept, so that the warning is given every time
     if len(_LEARNED) >= 32:
@@ -195,10 +197,23 @@ def _resolve_discrepancy(law, intervals, discrepancy, data, sigma, k):
     return disc, "discrepancy"
 
 
+def _fitted_spec(law, law_spec):
+    """The law spec the discrepancy is learned for, checked against the law's form."""
+    from ..laws import resolve
+    from ..laws.constrained import Constrained
+
+    spec = resolve(law_spec)
+    form = spec.form if isinstance(spec, Constrained) else spec
+    if form is not type(law):
+        raise ValueError(f"law_spec is a {form.name} law, but the law is {type(law).name}; give the spec the "
+                         "law was fitted with")
+    return spec
+
+
 def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, key=None,
                  level: float = 0.9, data=None, n_draws: int = 20_000,
                  flops_per_param_token=DEFAULT_K, intervals: str = "discrepancy",
-                 discrepancy=None) -> Table:
+                 discrepancy=None, law_spec=None) -> Table:
     """Loss forecast at the query points: mean-law interval, predictive interval, extrapolation.
 
     * ``estimate``, ``lower``, ``upper``: median and central ``level`` interval over samples of the
@@ -237,6 +252,10 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
             class: a Chinchilla or Kaplan law gets the stacked centre). Pass one learned with
             :func:`~bayes_scaling.prediction.learn_discrepancy` for a constrained law or another
             objective. Without either, the intervals are exact-law ones, with a warning.
+        law_spec: the spec the law was fitted with (a name, Law class or
+            :class:`~bayes_scaling.Constrained`; a bootstrap result's ``law_spec``), for which the
+            default discrepancy is learned from ``data``; default: the law's unconstrained form.
+            A law pytree does not carry its constraints, so give it for a constrained fit.
 
     Returns:
         A :class:`~bayes_scaling.tables.Table` with columns: the given inputs and any the law reads
@@ -267,7 +286,7 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     nd = len(sample_shape(law))
     log_mu = _mapped(_log_loss_inputs, law, *(jnp.asarray(x) for x in xs))
     mean = summarize(np.exp(np.asarray(log_mu)), nd, level, name="loss")
-    disc, kind = _resolve_discrepancy(law, intervals, discrepancy, data, sig, k)
+    disc, kind = _resolve_discrepancy(law, intervals, discrepancy, data, sig, k, law_spec)
     if sig is None:
         p_lo = p_hi = p_c = factor = np.full(qshape, np.nan)
         notes = ["no noise model (sigma): predictive interval not available"]
