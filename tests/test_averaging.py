@@ -160,7 +160,7 @@ def test_averaging_a_law_without_companions_is_its_width_factor():
     assert t.meta["discrepancy"]["n_cuts"] > 0
 
 
-def test_a_step_where_an_averaged_form_lost_replicates_is_not_pooled(example, monkeypatch):
+def test_a_step_where_an_averaged_form_lost_replicates_is_not_pooled(example, monkeypatch, capsys):
     from bayes_scaling.analysis import backtest as bt
 
     real, real_stack = bt.fit_regions, bt._stack
@@ -195,6 +195,12 @@ def test_a_step_where_an_averaged_form_lost_replicates_is_not_pooled(example, mo
     assert steps[1]["exact_law_coverage"] is not None and steps[1]["coverage"] is None
     held = [r for r in t.rows if r["threshold"] == 1e21]
     assert t.meta["exact_law_coverage"]["0.9"] == pytest.approx(np.mean([r["exact_law_in_90"] for r in held]))
+    # and the text says so, step by step
+    from bayes_scaling.cli.backtest import _print_rolling
+
+    _print_rolling(t.meta, "C")
+    first, second = [line for line in capsys.readouterr().out.splitlines() if "held out" in line]
+    assert "exact-law comparison not pooled" in first and "not pooled: more than 5%" in second
 
 
 def test_cli_backtest_averaged_json(capsys):

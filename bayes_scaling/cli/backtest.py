@@ -31,6 +31,8 @@ def _print_rolling(m, axis) -> None:
         cov_s = "" if cov is None else f"; coverage 50% {cov['0.5']:.2f}, 90% {cov['0.9']:.2f}"
         failed = f"; {s['failed']}/{s['replicates']} replicates failed" if "failed" in s else ""
         unpooled = "" if s["pooled"] else " (not pooled: more than 5% of replicates failed)"
+        if s.get("exact_law_pooled") is False and s["pooled"]:
+            unpooled = " (its exact-law comparison not pooled: the law's own fit lost more than 5% of its replicates)"
         avg, disc = s.get("averaging"), s.get("discrepancy")
         avg_s = "" if not avg else "; weights " + ", ".join(
             f"{lab} {w:.2f}" for lab, w in zip(avg["laws"], avg["weights"])) + f", widened {avg['factor']:.2f}x"
@@ -67,6 +69,9 @@ def _print(args, table) -> None:
     else:
         print(f"coverage of predictive intervals: 50%: {cov['0.5']:.3f}, 90%: {cov['0.9']:.3f} "
               "(held-out points share one fit, so they are not independent trials)")
+    if cov is not None and m["method"] != "point" and m.get("exact_law_coverage") is None:
+        print(f"exact-law comparison: not pooled ({m['law']}'s own fit lost more than 5% of its bootstrap "
+              "replicates at every step)")
 
 
 def _kind_note(m) -> str:
