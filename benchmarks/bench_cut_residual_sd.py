@@ -21,13 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import jax.numpy as jnp
 import numpy as np
 from _common import table, write_json
 from bench_discrepancy_sim import chinchilla_dataset, kaplan_dataset
+from bench_interval_designs import cut_fits
 
 from bayes_scaling.analysis import backtest as bt
-from bayes_scaling.analysis.region_fits import fit_masks, region_starts
 from bayes_scaling.laws import resolve
 from bayes_scaling.prediction import discrepancy as dm
 
@@ -37,12 +36,7 @@ def ratios(data, spec):
     train, _ = bt.holdout_masks(data, 1.5e21, by="compute")
     t = data.subset(train)
     masks = [np.ones(t.n, bool)] + [m for _, m in dm.usable_cuts(t, spec)]
-    logX, logL = t.log_inputs(spec), np.log(t.loss)
-    res = fit_masks(jnp.asarray(region_starts(t, loss="squared-log", law=spec)), logX, jnp.asarray(logL),
-                    jnp.asarray(np.stack(masks), dtype=jnp.float64), law=spec, loss="squared-log")
-    preds = np.asarray(dm._log_loss_and_jacobian(jnp.asarray(res.x), logX, spec=spec)[0])
-    p = np.asarray(res.x).shape[1]
-    s = np.array([dm._residual_sd(logL[m] - f[m], p) for m, f in zip(masks, preds)])
+    s = np.sqrt([np.nan if f is None else f[2] for f in cut_fits(t, spec, masks)])
     return s[1:] / s[0], float(s[0])
 
 

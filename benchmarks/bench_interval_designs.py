@@ -128,26 +128,41 @@ def reach(N, D, ref_N, ref_D):
     return out
 
 
-def internal_errors(train, spec, k=6.0):
-    """Per usable cut: errors r, noise var s^2, parameter covariance V (delta method), reach d."""
+def cut_fits(train, spec, masks):
+    """Least-squares refits of ``spec`` on each boolean mask of ``train`` (one compiled program): per mask
+    (fitted log loss at every run, Jacobian (n, p), residual variance s^2, delta-method covariance
+    (J'J)^-1 s^2 from the fitted runs), or None where the refit did not converge."""
     from bayes_scaling.analysis.region_fits import fit_masks, region_starts
 
-    masks = dm.usable_cuts(train, spec, dm.CUT_FRACTIONS, k)
-    if not masks:
-        return []
     logX, logL = train.log_inputs(spec), np.log(train.loss)
     res = fit_masks(jnp.asarray(region_starts(train, loss=dm._LOSS, law=spec)), logX, jnp.asarray(logL),
-                    jnp.asarray(np.stack([m for _, m in masks]), dtype=jnp.float64), law=spec, loss=dm._LOSS)
-    ok = np.asarray(res.converged) & np.all(np.isfinite(np.asarray(res.x)), axis=1)
-    x = np.asarray(res.x)[ok]
-    masks = [c for c, g in zip(masks, ok) if g]
-    preds, jacs = (np.asarray(a) for a in dm._log_loss_and_jacobian(jnp.asarray(x), logX, spec=spec))
+                    jnp.asarray(np.stack(masks), dtype=jnp.float64), law=spec, loss=dm._LOSS)
+    x = np.asarray(res.x)
+    ok = np.asarray(res.converged) & np.all(np.isfinite(x), axis=1)
+    out = [None] * len(masks)
+    if not ok.any():
+        return out
+    preds, jacs = (np.asarray(a) for a in dm._log_loss_and_jacobian(jnp.asarray(x[ok]), logX, spec=spec))
+    for i, pred, J in zip(np.flatnonzero(ok), preds, jacs):
+        m = masks[i]
+        sd = dm._residual_sd(logL[m] - pred[m], x.shape[1])
+        out[i] = (pred, J, sd * sd, np.linalg.pinv(J[m].T @ J[m], rcond=1e-12, hermitian=True) * sd * sd)
+    return out
+
+
+def internal_errors(train, spec, k=6.0):
+    """Per usable cut: errors r, noise var s^2, parameter covariance V (delta method), reach d."""
+    cuts = [m for _, m in dm.usable_cuts(train, spec, dm.CUT_FRACTIONS, k)]
+    if not cuts:
+        return []
+    logL = np.log(train.loss)
     out = []
-    for (_, m), pred, J in zip(masks, preds, jacs):
-        s = dm._residual_sd(logL[m] - pred[m], x.shape[1])
-        cov = np.linalg.pinv(J[m].T @ J[m], rcond=1e-12, hermitian=True) * s * s
+    for m, fitted in zip(cuts, cut_fits(train, spec, cuts)):
+        if fitted is None:
+            continue
+        pred, J, s2, cov = fitted
         t = ~m
-        out.append({"r": logL[t] - pred[t], "s2": s * s, "V": J[t] @ cov @ J[t].T,
+        out.append({"r": logL[t] - pred[t], "s2": s2, "V": J[t] @ cov @ J[t].T,
                     "d": reach(train.N[t], train.D[t], train.N[m], train.D[m])})
     return out
 

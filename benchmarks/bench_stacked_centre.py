@@ -58,7 +58,7 @@ import jax
 import numpy as np
 from scipy import stats
 from _common import design_table, summarise_designs, write_json
-from bench_interval_designs import design_groups, point_metrics
+from bench_interval_designs import cut_fits, design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
 from bayes_scaling.analysis.region_fits import fit_regions
@@ -88,34 +88,25 @@ def stacked_factors(train):
     least-squares predictive variance. S standardises by ``s_c^2 + v_c`` (the cut's residual variance and
     parameter variance); whole-sd by ``s^2 (1 + v_c / s_c^2)``, ``s`` the whole training data's residual sd.
     None when no cut can be used."""
-    import jax.numpy as jnp
-    from bayes_scaling.analysis.region_fits import fit_masks, region_starts
     from bayes_scaling.prediction.averaging import _common_cuts, simplex_weights
-    from bayes_scaling.prediction.discrepancy import CUT_FRACTIONS, _log_loss_and_jacobian, _residual_sd
+    from bayes_scaling.prediction.discrepancy import CUT_FRACTIONS
 
     specs = (resolve("chinchilla"), resolve("kaplan"))
     masks = [m for _, m in _common_cuts(train, specs, CUT_FRACTIONS, 6.0)]
     if not masks:
         return None
     every = [np.ones(train.n, bool)] + masks
+    logL = np.log(train.loss)
     per = []
     for sp in specs:
-        logX, logL = train.log_inputs(sp), np.log(train.loss)
-        res = fit_masks(jnp.asarray(region_starts(train, loss="squared-log", law=sp)), logX, jnp.asarray(logL),
-                        jnp.asarray(np.stack(every), dtype=jnp.float64), law=sp, loss="squared-log")
-        x = np.asarray(res.x)
-        ok = np.asarray(res.converged) & np.all(np.isfinite(x), axis=1)
-        preds, jacs = (np.asarray(a) for a in _log_loss_and_jacobian(jnp.asarray(x), logX, spec=sp))
         out = []
-        for i, m in enumerate(every):
-            if not ok[i]:
+        for m, fitted in zip(every, cut_fits(train, sp, every)):
+            if fitted is None:
                 out.append(None)
                 continue
-            sd = _residual_sd(logL[m] - preds[i][m], x.shape[1])
-            cov = np.linalg.pinv(jacs[i][m].T @ jacs[i][m], rcond=1e-12, hermitian=True) * sd * sd
+            pred, J, s2, cov = fitted
             t = ~m
-            v = np.maximum(np.einsum("ip,pq,iq->i", jacs[i][t], cov, jacs[i][t]), 0.0)
-            out.append((logL[t] - preds[i][t], sd * sd, v))
+            out.append((logL[t] - pred[t], s2, np.maximum(np.einsum("ip,pq,iq->i", J[t], cov, J[t]), 0.0)))
         per.append(out)
     if per[0][0] is None:
         return None
