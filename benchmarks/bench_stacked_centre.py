@@ -114,14 +114,13 @@ def stacked_factors(train):
     keep = [i for i in range(1, len(every)) if all(p[i] is not None and np.all(np.isfinite(p[i][0]))
                                                     and np.all(np.isfinite(p[i][1] + p[i][2]))
                                                     and np.all(p[i][1] + p[i][2] > 0) for p in per)]
-    if not keep:
+    if len(keep) < 2:  # as the package: one cut cannot be scored with weights learned from other cuts
         return None
     R = [np.stack([p[i][0] for p in per]) for i in keep]
     Q = [r @ r.T / r.shape[1] for r in R]
-    w = simplex_weights(np.mean(Q, axis=0))
     z2_s, z2_w = [], []
     for c, (i, r) in enumerate(zip(keep, R)):
-        wc = w if len(R) == 1 else simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
+        wc = simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
         r_w = wc @ r
         s2, v = per[0][i][1], per[0][i][2]
         z2_s.append(float(np.mean(r_w**2 / (s2 + v))))
