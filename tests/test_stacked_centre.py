@@ -154,6 +154,24 @@ def test_a_zero_weight_is_the_factor_alone_and_a_failed_companion_fit_falls_back
     assert d.companion is None and d.n_cuts > 0
 
 
+def test_at_weight_zero_the_companion_is_not_fitted(monkeypatch):
+    # the example is simulated from Chinchilla's law, so Kaplan's form earns no stacking weight there; the
+    # centre does not move, and the companion's whole-data fit (whose predictions would not be used) is skipped
+    import bayes_scaling.fitting as fitting
+
+    def refuse(*a, **k):
+        raise AssertionError("the companion was fitted at weight 0")
+
+    monkeypatch.setattr(fitting, "fit", refuse)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        d = learn_discrepancy(bs.example_data(), "chinchilla")
+    assert d.companion == "kaplan" and d.weight == 0.0 and d.companion_fit is None and d.n_cuts >= 2
+    assert d.summary()["companion"] == {"law": "kaplan", "weight": 0.0, "fit": None}
+    est = np.array([1.9, 2.0])
+    np.testing.assert_array_equal(d.centre(est, np.array([1e10, 7e10]), np.array([2e11, 1.4e12])), est)
+
+
 def test_a_single_common_cut_learns_the_factor_alone():
     # 18 runs of the example (C <= 1e19) leave one cut both forms can be refitted on: its stacking weights
     # would be fitted to the cut itself, which can only shrink the factor, so the factor alone is learned

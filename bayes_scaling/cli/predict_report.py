@@ -6,7 +6,8 @@ Shape of the report (``--json``)::
      "intervals": "discrepancy" | "exact-law" | "averaged" | null,   # the kind of the loss predictive intervals
      "intervals_note": "...",                  # only when the default was asked for and exact-law given: why
      "discrepancy": null | {"kind", "factor", "n_cuts", "n_scored", "cuts",
-                            "companion": {"law", "weight", "fit"}},   # companion: stacked centre only
+                            "companion": {"law", "weight", "fit"}},   # companion: stacked centre only;
+                                                                      # "fit" null at weight 0 (not fitted)
      "averaging": {"laws", "weights", "factor", ...}     # only with --average-with (cli/predict_averaged.py)
      "allocation": [{"compute": C, "N_opt": IV, "D_opt": IV, "tokens_per_param": IV, "loss": IV}, ...],
                                                # with --unique-tokens: also "U" and "epochs": IV

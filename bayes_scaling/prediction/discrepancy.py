@@ -114,7 +114,8 @@ class Discrepancy(NamedTuple):
             the law's own estimate).
         weight: the companion's leave-future-out stacking weight ``w`` (0 to 1).
         companion_fit: the companion's point law on the data (the package's default fit,
-            :func:`bayes_scaling.fit`), whose predictions enter :meth:`centre`.
+            :func:`bayes_scaling.fit`), whose predictions enter :meth:`centre`; None at weight 0,
+            where it would not be used (and is not fitted).
     """
 
     factor: float
@@ -369,7 +370,8 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
         A :class:`Discrepancy` with ``companion`` set, or None when ``law`` has no companion, fewer
         than two cuts can be refitted with both forms (a single cut would be scored with weights
         fitted to itself, which can only shrink the factor), or the companion's whole-data fit did
-        not converge (the caller then learns the factor alone).
+        not converge (the caller then learns the factor alone). At ``w = 0`` the companion is not
+        fitted (its predictions would not be used): ``companion_fit`` is None.
     """
     from ..analysis.compare import label_of
     from ..fitting import fit
@@ -403,6 +405,8 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     factor = math.sqrt(float(np.mean(z2)))
     if not (math.isfinite(factor) and factor > 0):
         return None
+    if w[1] == 0:  # the centre is not moved, so the companion's whole-data fit would not be used
+        return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other), 0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         comp = fit(data, law=other, warn=False)
