@@ -25,6 +25,10 @@ before their runs and not adopted (benchmarks/RESULTS.md, "Candidates after the 
 * ``ls-scale``: centred at the stacked centre with log half-width ``z(q') * kappa * sqrt(s^2 + v)`` of
   the least-squares fit of the whole training data, the quantity kappa is calibrated against; the
   method gives only its estimate (written down before its runs, RESULTS.md "A fourth candidate");
+* ``conformal``: as the stacked centre, but the level-q interval is widened by
+  ``Q_w(|z|; q) / Phi^-1((1 + q) / 2)`` instead of kappa: the weighted empirical q-quantile of the
+  same standardised stacked errors, each cut weighted equally (locally weighted split conformal, Lei
+  et al. 2018, JASA 113, sec. 5.2), written down before its runs (RESULTS.md "A sixth candidate");
 * ``whole-sd``: as the stacked centre, but each internal cut's stacked errors are standardised by
   ``s^2 (1 + v_c / s_c^2)`` instead of ``s_c^2 + v_c``: the whole training data's residual sd ``s``
   in place of the cut's own ``s_c``, which is smaller when a misfit grows with the range fitted
@@ -66,7 +70,8 @@ from bayes_scaling.prediction import learn_discrepancy, predict_loss
 from bayes_scaling.laws import resolve
 from bayes_scaling.prediction.discrepancy import _refit_errors, widen
 
-DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls", "ls-scale", "whole-sd")
+DESIGNS = ("exact-law", "width-factor", "stacked-centre", "t-quantiles", "ls-anchored", "t+ls", "ls-scale", "whole-sd",
+           "conformal")
 LEVELS = (0.5, 0.9)
 
 
@@ -80,8 +85,22 @@ def ls_anchored(lo, hi, est, ls_sd, level):
     return np.exp(c - np.maximum(c - llo, a)), np.exp(c + np.maximum(lhi - c, a))
 
 
+def conformal_factor(z_cuts, level):
+    """The weighted empirical level-quantile of |z| over Phi^-1((1 + level) / 2).
+
+    Every cut has total weight 1/K, split equally over its scored runs; the quantile is the smallest
+    |z| whose cumulative weight reaches ``level`` (inverted CDF, no interpolation)."""
+    a = np.concatenate([np.abs(z) for z in z_cuts])
+    w = np.concatenate([np.full(z.size, 1.0 / (len(z_cuts) * z.size)) for z in z_cuts])
+    order = np.argsort(a, kind="stable")
+    cum = np.cumsum(w[order])
+    i = min(int(np.searchsorted(cum, level - 1e-12)), a.size - 1)
+    return float(a[order][i] / stats.norm.ppf((1 + level) / 2))
+
+
 def stacked_factors(train):
-    """(S's factor recomputed, the whole-sd factor) from one set of least-squares refits of both forms.
+    """(S's factor recomputed, the whole-sd factor, S's per-cut standardised errors) from one set of
+    least-squares refits of both forms.
 
     As :func:`bayes_scaling.prediction.discrepancy.learn_stacked_centre`: both forms refitted on the
     common usable cuts, leave-one-cut-out stacking weights, stacked errors ``r_w`` over Chinchilla's own
@@ -118,14 +137,15 @@ def stacked_factors(train):
         return None
     R = [np.stack([p[i][0] for p in per]) for i in keep]
     Q = [r @ r.T / r.shape[1] for r in R]
-    z2_s, z2_w = [], []
+    z2_s, z2_w, z_cuts = [], [], []
     for c, (i, r) in enumerate(zip(keep, R)):
         wc = simplex_weights(np.mean([q for j, q in enumerate(Q) if j != c], axis=0))
         r_w = wc @ r
         s2, v = per[0][i][1], per[0][i][2]
         z2_s.append(float(np.mean(r_w**2 / (s2 + v))))
+        z_cuts.append(r_w / np.sqrt(s2 + v))
         z2_w.append(float(np.mean(r_w**2 / (s2_all * (1.0 + v / s2)))))
-    return float(np.sqrt(np.mean(z2_s))), float(np.sqrt(np.mean(z2_w)))
+    return float(np.sqrt(np.mean(z2_s))), float(np.sqrt(np.mean(z2_w))), z_cuts
 
 
 def one_split(data, by, thr, method, seed, replicates):
@@ -150,6 +170,9 @@ def one_split(data, by, thr, method, seed, replicates):
     res = {"n": int(y.size), "factor_alone": alone.factor, "factor_stacked": stacked.factor,
            "weight": stacked.weight, "companion": stacked.companion, "n_cuts": stacked.n_cuts,
            "factor_stacked_recomputed": None if both is None else both[0], "factor_whole_sd": whole}
+    conformal = (None if both is None or stacked.companion is None
+                 else {lv: conformal_factor(both[2], lv) for lv in LEVELS})
+    res["factor_conformal"] = None if conformal is None else {str(lv): f for lv, f in conformal.items()}
     bounds = {d: {} for d in DESIGNS}
     for lv in LEVELS:
         t = predict_loss(law, N=N, D=D, sigma=sigma, nu=nu, level=lv, intervals="exact-law")
@@ -165,6 +188,8 @@ def one_split(data, by, thr, method, seed, replicates):
         bounds["ls-anchored"][lv] = (*widen(alo, ahi, est, stacked.factor, m), m)
         bounds["t+ls"][lv] = (*widen(alo, ahi, est, stacked.factor * tq, m), m)
         bounds["whole-sd"][lv] = (*widen(lo, hi, est, whole, m), m)
+        bounds["conformal"][lv] = ((*widen(lo, hi, est, conformal[lv], m), m) if conformal is not None
+                                   else bounds["stacked-centre"][lv])
         if ls_sd is not None:
             h = stats.norm.ppf(q) * stacked.factor * ls_sd
             bounds["ls-scale"][lv] = (m * np.exp(-h), m * np.exp(h), m)
@@ -194,7 +219,7 @@ def main():
             results.append(r)
             print(f"{label}: weight {r['weight']:.2f} factor alone {r['factor_alone']:.3f} stacked "
                   f"{r['factor_stacked']:.3f} (recomputed {r['factor_stacked_recomputed']}) whole-sd "
-                  f"{r['factor_whole_sd']:.3f} "
+                  f"{r['factor_whole_sd']:.3f} conformal {r['factor_conformal']} "
                   + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
                              for d in DESIGNS), flush=True)
         out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
