@@ -2,6 +2,7 @@
 
 import itertools
 import warnings
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -138,6 +139,9 @@ def test_backtest_averaged_intervals_mix_both_forms_and_say_so(example):
         # the exact-law columns are the first form's, from the same fit
         assert a["exact_law_lower_90"] == b["exact_law_lower_90"] and a["exact_law_upper_50"] == b["exact_law_upper_50"]
         assert a["width_factor"] == m["averaging"]["factor"]
+        # the averaged intervals' tested reach is that of the cuts their weights and factor were learned from
+        assert a["tested_reach_decades"] == m["averaging"]["tested_reach_decades"] > 0
+        assert a["beyond_tested_reach"] == (a["extrapolation_decades"] > a["tested_reach_decades"])
         assert a["lower_90"] <= a["predicted"] <= a["upper_90"] and a["lower_50"] >= a["lower_90"]
         assert a["in_90"] == (a["lower_90"] <= a["loss"] <= a["upper_90"])
         assert a["rel_error"] == pytest.approx((a["predicted"] - a["loss"]) / a["loss"])
@@ -331,7 +335,8 @@ def test_the_stacked_factor_scores_each_cut_with_the_other_cuts_weights(monkeypa
             1: [(np.array([0.1, 0.1]), np.full(2, 1e-4)), (np.array([0.0, 0.0]), np.full(2, 1e-4))]}
     calls = iter([0, 1])
     monkeypatch.setattr(A, "_refit_errors", lambda data, spec, masks: errs[next(calls)])
-    s = A.learn_stacking(None, ("chinchilla", "kaplan"))
+    runs = SimpleNamespace(N=np.full(4, 1e9), D=np.full(4, 2e10), U=None)  # the (patched) cuts' runs
+    s = A.learn_stacking(runs, ("chinchilla", "kaplan"))
     assert s.weights == pytest.approx((0.5, 0.5))
     # each cut scored with the other's weights: error 0.1, variance 1e-4 -> z^2 = 100, kappa = 10
     assert s.factor == pytest.approx(10.0)

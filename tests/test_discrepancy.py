@@ -74,6 +74,50 @@ def test_learned_factor_is_near_one_when_the_law_holds_and_grows_with_a_bend():
     assert min(d.factor for d in bent) > max(d.factor for d in exact)
 
 
+def test_tested_reach_is_the_farthest_internal_extrapolation():
+    from bayes_scaling.prediction.discrepancy import tested_reach
+
+    data = bs.from_arrays(N, D, np.asarray(TRUE.loss(C)))
+    half, most = np.arange(40) < 20, np.arange(40) < 30
+    # N and D both grow as sqrt(C) here, so the compute distance is the largest: log10 C_last / C_kept
+    assert tested_reach(data, [half]) == pytest.approx(np.log10(C[-1] / C[19]), rel=1e-12)
+    assert tested_reach(data, [most, half]) == pytest.approx(np.log10(C[-1] / C[19]), rel=1e-12)
+    assert tested_reach(data, [most]) == pytest.approx(np.log10(C[-1] / C[29]), rel=1e-12)
+    assert np.isnan(tested_reach(data, []))
+
+
+def test_predict_loss_flags_queries_beyond_the_tested_reach():
+    data = bs.from_arrays(N, D, np.asarray(TRUE.loss(C)))
+    law = ComputeLaw(E=np.linspace(1.69, 1.71, 8), A=np.full(8, 1000.0), alpha=np.full(8, 0.15))
+    q = {"N": np.array([N[-1], N[-1] * 10]), "D": np.array([D[-1], D[-1] * 10])}  # 0 and 2 decades out (in C)
+    kw = dict(sigma=np.full(8, 0.01), data=data)
+    t = predict_loss(law, **q, discrepancy=Discrepancy(1.7, 4, 40, reach=0.5), **kw)
+    np.testing.assert_allclose(t["extrapolation_decades"], [0.0, 2.0], atol=1e-12)
+    np.testing.assert_array_equal(t["tested_reach_decades"], [0.5, 0.5])
+    assert any(n.startswith("beyond the tested reach: 1 of 2 queries") for n in t.notes)
+    inside = predict_loss(law, **q, discrepancy=Discrepancy(1.7, 4, 40, reach=2.5), **kw)
+    assert any(n.startswith("tested reach: every query lies within 2.50") for n in inside.notes)
+    exact = predict_loss(law, **q, intervals="exact-law", **kw)  # no factor, so no reach
+    assert np.isnan(exact["tested_reach_decades"]).all() and not any("reach" in n for n in exact.notes)
+
+
+def test_predict_text_marks_the_points_beyond_the_tested_reach():
+    from bayes_scaling.cli.predict import Source
+    from bayes_scaling.cli.predict_report import format_report
+
+    row = {"N": 1e9, "D": 2e10, "estimate": 2.5, "lower": 2.4, "upper": 2.6, "predictive_lower": 2.3,
+           "predictive_upper": 2.7, "predictive_centre": 2.5, "width_factor": 1.3, "tested_reach_decades": 1.2}
+    rep = {"level": 0.9, "intervals": "discrepancy", "allocation": [], "exponents": {}, "target": None,
+           "discrepancy": {"factor": 1.3, "n_cuts": 8, "tested_reach_decades": 1.2},
+           "loss": [{**row, "extrapolation_decades": 0.4}, {**row, "extrapolation_decades": 2.0}]}
+    src = Source(bs.HOFFMANN_2022, 0.01, None, None, "test", spec=bs.Chinchilla)
+    text = format_report(rep, src)
+    assert "2.00*" in text and "0.40*" not in text
+    assert "beyond the tested reach: 1 of 2 points lie more than 1.20 decades outside the data" in text
+    rep["loss"][1]["extrapolation_decades"] = 1.0
+    assert "beyond the tested reach" not in format_report(rep, src)
+
+
 def test_backtest_keeps_its_row_format_and_reports_both_kinds():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -86,6 +130,16 @@ def test_backtest_keeps_its_row_format_and_reports_both_kinds():
     for r in t:
         assert r["lower_90"] <= r["exact_law_lower_90"] and r["upper_90"] >= r["exact_law_upper_90"]
         assert r["width_factor"] == factor and r["in_90"] == (r["lower_90"] <= r["loss"] <= r["upper_90"])
+    # each row says whether it lies beyond the factor's tested reach, and the coverage is split on that
+    reach = t.meta["discrepancy"]["tested_reach_decades"]
+    assert reach > 0 and all(r["tested_reach_decades"] == reach for r in t)
+    assert [r["beyond_tested_reach"] for r in t] == [r["extrapolation_decades"] > reach for r in t]
+    by = t.meta["coverage_by_reach"]
+    assert by["within"]["n"] + by["beyond"]["n"] == len(t)
+    for side, flag in (("within", False), ("beyond", True)):
+        sel = [r["in_90"] for r in t if r["beyond_tested_reach"] is flag]
+        assert by[side]["n"] == len(sel) and (by[side]["0.9"] == pytest.approx(np.mean(sel)) if sel
+                                              else by[side]["0.9"] is None)
 
 
 def test_a_step_with_too_many_failed_replicates_is_not_pooled(monkeypatch):

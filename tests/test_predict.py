@@ -610,7 +610,8 @@ def test_cli_full_report_and_text(capsys):
     assert out["level"] == 0.8
     (row,) = out["loss"]
     assert set(row) == {"N", "D", "estimate", "lower", "upper", "predictive_lower", "predictive_upper",
-                        "predictive_centre", "width_factor", "extrapolation_decades"}
+                        "predictive_centre", "width_factor", "extrapolation_decades", "tested_reach_decades"}
+    assert row["tested_reach_decades"] is None  # a law given with --params has no data to learn a factor from
     assert row["estimate"] == pytest.approx(float(HOFF.loss(7e10, 1.4e12)), rel=1e-14)
     tg = out["target"]
     # Round trip through the CLI: 1.9112 is L_opt(1e24) rounded (TARGETS.md §3), so C ~ 1e24.

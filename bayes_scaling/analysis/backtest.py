@@ -46,7 +46,8 @@ LEVELS = (0.5, 0.9)
 BACKTEST_COLUMNS = ["threshold", "N", "D", "C", "loss", "predicted", "rel_error", "lower_50", "upper_50",
                     "lower_90", "upper_90", "in_50", "in_90", "extrapolation_decades", "width_factor",
                     "exact_law_lower_50", "exact_law_upper_50", "exact_law_lower_90", "exact_law_upper_90",
-                    "exact_law_in_50", "exact_law_in_90", "exact_law_predicted"]
+                    "exact_law_in_50", "exact_law_in_90", "exact_law_predicted", "tested_reach_decades",
+                    "beyond_tested_reach"]
 
 # A step whose bootstrap lost more than this share of its replicates is not pooled (its intervals
 # come from a biased subset of resamples); the same bound as bayes_scaling.reliability.
@@ -129,10 +130,13 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         and 90% predictive intervals, whether each holds the observation, the point's extrapolation
         distance in decades, the width factor, the exact-law intervals and the law's own estimate
         ``exact_law_predicted``, which ``predicted`` differs from when the default intervals move
-        their centre) and meta ``intervals``,
+        their centre, and the width factor's ``tested_reach_decades`` with ``beyond_tested_reach``,
+        whether the point lies farther outside the training runs than any internal extrapolation the
+        factor was learned from: None for point fits and exact-law intervals) and meta ``intervals``,
         ``coverage`` ``{"0.5": x, "0.9": x}`` and ``exact_law_coverage`` (``None`` for point fits,
-        and for a bootstrap that lost more than 5% of its replicates), ``n_train``, ``n_holdout``
-        and error summaries.
+        and for a bootstrap that lost more than 5% of its replicates), ``coverage_by_reach``
+        (``{"within": {"n", "0.5", "0.9"}, "beyond": {...}}`` over the pooled rows, or None),
+        ``n_train``, ``n_holdout`` and error summaries.
 
     Examples:
         >>> import bayes_scaling as bs
@@ -257,7 +261,8 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
             next((x for x in ("averaged", "discrepancy") if x in kinds), "exact-law"),
             "averaged_laws": [label_of(f) for f in forms] if len(forms) > 1 else None,
             **_summaries(rows, method), **_coverage(pooled, method),
-            "exact_law_coverage": _coverage(pooled_exact, method)["exact_law_coverage"], "excluded_steps": excluded}
+            "exact_law_coverage": _coverage(pooled_exact, method)["exact_law_coverage"], "excluded_steps": excluded,
+            "coverage_by_reach": _reach_coverage(pooled, method)}
     if method == "bootstrap":
         meta["replicates"] = int(replicates)
     if rolling:
@@ -359,9 +364,15 @@ def _predict_rows(data, fits, j, test, threshold, k, disc, train, stack=None):
     pred = np.asarray(t["estimate"]) if stack is None and fits[0].method == "point" else centre
     ext = np.asarray(t["extrapolation_decades"])
     exact = np.asarray(t["estimate"])  # the (first) form's own estimate, which the exact-law intervals surround
+    # the width factor's tested reach (the farthest internal extrapolation it was learned from); None for
+    # point fits and exact-law intervals
+    learned = stack if stack is not None else disc
+    reach = learned.reach if learned is not None and np.isfinite(learned.reach) else None
     return [{**_row(threshold, N[i], D[i], k, obs[i], pred[i],
                     {p: {lv: (b[0][i], b[1][i]) for lv, b in bl.items()} for p, bl in kinds.items()},
-                    ext[i], factor[i]), "exact_law_predicted": float(exact[i])} for i in range(N.size)]
+                    ext[i], factor[i]), "exact_law_predicted": float(exact[i]),
+             "tested_reach_decades": None if reach is None else float(reach),
+             "beyond_tested_reach": None if reach is None else bool(ext[i] > reach)} for i in range(N.size)]
 
 
 def _form_log_mu(data, fits, j, test, k):
@@ -405,6 +416,21 @@ def _coverage(rows, method) -> dict:
         vals = {lv: [v for v in vs if v is not None] for lv, vs in vals.items()}
         out[name] = None if method == "point" or not all(vals.values()) else \
             {lv: float(np.mean(vs)) for lv, vs in vals.items()}
+    return out
+
+
+def _reach_coverage(rows, method) -> dict | None:
+    """Pooled coverage of the default intervals within and beyond the width factor's tested reach:
+    ``{"within": {"n", "0.5", "0.9"}, "beyond": {...}}`` (a side with no rows has n 0 and null
+    coverage); None for point fits or where no row has a known reach."""
+    known = [r for r in rows if r.get("beyond_tested_reach") is not None and r["in_90"] is not None]
+    if method == "point" or not known:
+        return None
+    out = {}
+    for side, flag in (("within", False), ("beyond", True)):
+        sel = [r for r in known if r["beyond_tested_reach"] is flag]
+        out[side] = {"n": len(sel), **{str(lv): float(np.mean([r[f"in_{round(100 * lv)}"] for r in sel]))
+                                       if sel else None for lv in LEVELS}}
     return out
 
 

@@ -69,6 +69,12 @@ def _print(args, table) -> None:
     else:
         print(f"coverage of predictive intervals: 50%: {cov['0.5']:.3f}, 90%: {cov['0.9']:.3f} "
               "(held-out points share one fit, so they are not independent trials)")
+    by_reach = m.get("coverage_by_reach")
+    if cov is not None and by_reach and by_reach["beyond"]["n"]:
+        b, w = by_reach["beyond"], by_reach["within"]
+        within = "" if not w["n"] else f"; within it ({w['n']} runs): 50% {w['0.5']:.3f}, 90% {w['0.9']:.3f}"
+        print(f"beyond the tested reach (farther outside the training runs than any internal extrapolation the "
+              f"width factor was learned from; {b['n']} runs): 50% {b['0.5']:.3f}, 90% {b['0.9']:.3f}{within}")
     if cov is not None and m["method"] != "point" and m.get("exact_law_coverage") is None:
         print(f"exact-law comparison: not pooled ({m['law']}'s own fit lost more than 5% of its bootstrap "
               "replicates at every step)")

@@ -13,7 +13,8 @@ Shape of the report (``--json``)::
                                                # with --unique-tokens: also "U" and "epochs": IV
      "exponents": {"a": IV, "b": IV},          # allocation exponents ({} without a closed form)
      "loss": [{<the law's inputs and the given N, D, C, U>, "estimate", "lower", "upper", "predictive_lower",
-               "predictive_upper", "predictive_centre", "width_factor", "extrapolation_decades"}, ...],
+               "predictive_upper", "predictive_centre", "width_factor", "extrapolation_decades",
+               "tested_reach_decades"}, ...],         # the discrepancy's tested reach (null: exact-law)
      "target": null | {"loss", "reachable_probability", "compute": IV, "N_opt": IV, "D_opt": IV,
                        "prob_reach": [{"compute", "probability"}, ...]}}
 
@@ -154,6 +155,12 @@ def _allocation_lines(rep, k) -> list[str]:
         ["compute"] + [_SHORT.get(f, f) for f in names], rows)
 
 
+def _beyond(row) -> bool:
+    """Whether a loss row lies beyond the discrepancy's tested reach (False when either is unknown)."""
+    ext, reach = row.get("extrapolation_decades"), row.get("tested_reach_decades")
+    return ext is not None and reach is not None and ext > reach
+
+
 def _loss_lines(rep, src) -> list[str]:
     inputs = list(type(src.law).inputs)
     rows = []
@@ -163,6 +170,8 @@ def _loss_lines(rep, src) -> list[str]:
             f"{_fmt(r.get('predictive_centre', r['estimate']))} [{_fmt(r['predictive_lower'])}, " \
             f"{_fmt(r['predictive_upper'])}]"
         ext = "-" if r["extrapolation_decades"] is None else f"{r['extrapolation_decades']:.2f}"
+        if _beyond(r):
+            ext += "*"
         rows.append([_fmt(r.get(n)) for n in inputs] + [mean, pred, ext])
     lines = [f"\nLoss at ({', '.join(inputs)}):"]
     lines += _table(inputs + ["loss (mean law)", "predictive", "decades outside data"], rows)
@@ -185,6 +194,11 @@ def _loss_lines(rep, src) -> list[str]:
         lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "
                      f"interval {scaled(d['factor'])} around {around} (learned from "
                      f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
+        beyond = sum(_beyond(r) for r in rep["loss"])
+        if beyond:
+            lines.append(f"  * beyond the tested reach: {beyond} of {len(rep['loss'])} points lie more than "
+                         f"{d['tested_reach_decades']:.2f} decades outside the data, farther than any internal "
+                         "extrapolation the factor was learned from: there it is itself extrapolated (untested)")
     else:
         why = f"; {rep['intervals_note']}" if rep.get("intervals_note") else ""
         lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact{why})")

@@ -72,6 +72,8 @@ class Stacking(NamedTuple):
         n_cuts: internal cuts scored (common to all forms).
         n_scored: internal (cut, run) errors per form.
         rms_error: per form, the rms over cuts of its own mean squared internal error (log loss).
+        reach: the tested reach in decades (:func:`~bayes_scaling.prediction.discrepancy.tested_reach`
+            of the scored cuts; NaN when none).
     """
 
     laws: tuple
@@ -80,13 +82,15 @@ class Stacking(NamedTuple):
     n_cuts: int = 0
     n_scored: int = 0
     rms_error: tuple = ()
+    reach: float = math.nan
 
     def summary(self) -> dict:
         """A JSON-safe description."""
         return {"kind": "stacked width-factor", "laws": list(self.laws),
                 "weights": [float(w) for w in self.weights], "factor": float(self.factor),
                 "n_cuts": int(self.n_cuts), "n_scored": int(self.n_scored),
-                "rms_error": [float(e) for e in self.rms_error]}
+                "rms_error": [float(e) for e in self.rms_error],
+                "tested_reach_decades": float(self.reach) if math.isfinite(self.reach) else None}
 
 
 def simplex_weights(Q) -> np.ndarray:
@@ -204,7 +208,10 @@ def learn_stacking(data, laws=AVERAGED_LAWS, *, fractions=None, flops_per_param_
         warnings.warn(f"stacking: the internal refits give no usable width factor ({factor}); the "
                       "intervals assume the forms are exact", RuntimeWarning, stacklevel=2)
         factor = 1.0
-    return Stacking(labels, tuple(float(x) for x in w), factor, len(cuts), int(sum(r.shape[1] for r in R)), rms)
+    from .discrepancy import tested_reach
+
+    return Stacking(labels, tuple(float(x) for x in w), factor, len(cuts), int(sum(r.shape[1] for r in R)), rms,
+                    tested_reach(data, [masks[i][1] for i in cuts]))
 
 
 def _label(spec) -> str:

@@ -88,7 +88,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Discrepancy", "learn_discrepancy", "usable_cuts", "widen", "learn_stacked_centre", "CUT_FRACTIONS", "INTERVAL_KINDS"]
+__all__ = ["Discrepancy", "learn_discrepancy", "usable_cuts", "widen", "learn_stacked_centre", "tested_reach",
+           "CUT_FRACTIONS", "INTERVAL_KINDS"]
 
 CUT_FRACTIONS = (0.5, 0.625, 0.75, 0.875)
 INTERVAL_KINDS = ("discrepancy", "exact-law")
@@ -116,6 +117,10 @@ class Discrepancy(NamedTuple):
         companion_fit: the companion's point law on the data (the package's default fit,
             :func:`bayes_scaling.fit`), whose predictions enter :meth:`centre`; None at weight 0,
             where it would not be used (and is not fitted).
+        reach: the tested reach, in decades: the farthest any internal cut's scored run lies beyond
+            that cut's own runs (:func:`~bayes_scaling.prediction.extrapolation_decades`). A query
+            farther than this from the data is an extrapolation of the factor itself, which no
+            internal refit tested (NaN when nothing was learned).
     """
 
     factor: float
@@ -125,6 +130,7 @@ class Discrepancy(NamedTuple):
     companion: str | None = None
     weight: float = 0.0
     companion_fit: object = None
+    reach: float = math.nan
 
     def centre(self, estimate, *inputs) -> np.ndarray:
         """The predictive centre at the query inputs (the law's: N and D): the stacked prediction
@@ -141,7 +147,8 @@ class Discrepancy(NamedTuple):
         """A JSON-safe description."""
         out = {"kind": "width-factor" if self.companion is None else "stacked-centre width-factor",
                "factor": float(self.factor), "n_cuts": int(self.n_cuts),
-               "n_scored": int(self.n_scored), "cuts": [dict(c) for c in self.cuts]}
+               "n_scored": int(self.n_scored), "cuts": [dict(c) for c in self.cuts],
+               "tested_reach_decades": float(self.reach) if math.isfinite(self.reach) else None}
         if self.companion is not None:
             out["companion"] = {"law": self.companion, "weight": float(self.weight),
                                 "fit": None if self.companion_fit is None else
@@ -222,6 +229,26 @@ def _trusted(data, mask, spec) -> bool:
         return not check_design(data.subset(mask), spec)
     except DataError:
         return False
+
+
+def tested_reach(data, masks) -> float:
+    """The farthest, in decades, that any cut's scored runs (``~mask``) lie beyond the cut's fit runs
+    (``mask``), by :func:`~bayes_scaling.prediction.extrapolation_decades` over N, D, C (and U when the
+    data have it); NaN without a mask that both fits and scores runs."""
+    from types import SimpleNamespace
+
+    from .loss import extrapolation_decades
+
+    U = data.U
+    far = math.nan
+    for m in masks:
+        m = np.asarray(m, bool)
+        if m.all() or not m.any():  # nothing scored, or nothing fitted: no extrapolation to measure
+            continue
+        fit_runs = SimpleNamespace(N=data.N[m], D=data.D[m], U=None if U is None else U[m])
+        e = extrapolation_decades(data.N[~m], data.D[~m], data=fit_runs, U=None if U is None else U[~m])
+        far = float(np.max(e)) if math.isnan(far) else max(far, float(np.max(e)))
+    return far
 
 
 def _residual_sd(r, n_free):
@@ -318,7 +345,8 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         warnings.warn("discrepancy: no internal cut of the data can be refitted (too few points or model "
                       "sizes); the intervals assume the law is exact", RuntimeWarning, stacklevel=2)
         return Discrepancy(1.0)
-    errors = [e for e in _refit_errors(data, spec, masks, starts) if e is not None]
+    refits = _refit_errors(data, spec, masks, starts)
+    errors = [e for e in refits if e is not None]
     if not errors:
         warnings.warn("discrepancy: no internal refit converged; the intervals assume the law is exact",
                       RuntimeWarning, stacklevel=2)
@@ -331,7 +359,8 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
         warnings.warn(f"discrepancy: the internal refits give no usable width factor ({factor}); the "
                       "intervals assume the law is exact", RuntimeWarning, stacklevel=2)
         return Discrepancy(1.0)
-    return Discrepancy(factor, len(errors), int(sum(e[2].size for e in errors)), cuts)
+    reach = tested_reach(data, [m for (_, m), e in zip(masks, refits) if e is not None])
+    return Discrepancy(factor, len(errors), int(sum(e[2].size for e in errors)), cuts, reach=reach)
 
 
 def _companion(spec):
@@ -405,8 +434,10 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     factor = math.sqrt(float(np.mean(z2)))
     if not (math.isfinite(factor) and factor > 0):
         return None
+    reach = tested_reach(data, [masks[i][1] for i in keep])
     if w[1] == 0:  # the centre is not moved, so the companion's whole-data fit would not be used
-        return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other), 0.0)
+        return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other), 0.0,
+                           reach=reach)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         comp = fit(data, law=other, warn=False)
@@ -417,4 +448,4 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
                       stacklevel=3)
         return None
     return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other),
-                       float(w[1]), comp_law)
+                       float(w[1]), comp_law, reach)

@@ -8,6 +8,7 @@ lies outside the fitted data over every quantity known on both sides.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import jax.numpy as jnp
@@ -145,6 +146,24 @@ def stacked_centre(disc, law_cls, estimate, xs):
     return disc.centre(estimate, *xs)
 
 
+def _reach_note(ext, reach) -> str:
+    """Whether the query lies within the internal refits' tested reach (the width factor is then itself
+    extrapolated beyond it)."""
+    if not math.isfinite(reach):
+        return "tested reach: not known (the discrepancy gives none), so no query can be checked against it"
+    ext = np.asarray(ext, dtype=np.float64).reshape(-1)
+    if not np.isfinite(ext).any():
+        return (f"tested reach: {reach:.2f} decades (the farthest internal extrapolation the width factor was "
+                "learned from); no data to measure the queries' distance against")
+    beyond = int(np.sum(ext > reach))
+    if not beyond:
+        return (f"tested reach: every query lies within {reach:.2f} decades of the data, as far as the internal "
+                "extrapolations the width factor was learned from")
+    return (f"beyond the tested reach: {beyond} of {ext.size} queries lie more than {reach:.2f} decades outside the "
+            "data, farther than any internal extrapolation the width factor was learned from, so there the factor "
+            "is itself extrapolated (untested by the data)")
+
+
 def _noise_note(nus, key, n_draws) -> str:
     kind = "Gaussian" if nus is None else "Student-t"
     how = "exact mixture quantiles" if key is None else f"{n_draws} Monte-Carlo noise draws"
@@ -234,6 +253,10 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     * ``width_factor``: the factor applied to the exact-law predictive interval (1 for exact-law
       intervals, NaN without a noise model).
     * ``extrapolation_decades``: :func:`extrapolation_decades` against ``data`` (NaN without data).
+    * ``tested_reach_decades``: the discrepancy's tested reach (:class:`~bayes_scaling.prediction.
+      discrepancy.Discrepancy` ``reach``): the farthest internal extrapolation the width factor was
+      learned from. A query whose ``extrapolation_decades`` exceeds it relies on the factor beyond
+      anything the data tested, and a note says how many do (NaN for exact-law intervals).
 
     Args:
         law: a law pytree at any sample shape.
@@ -260,7 +283,8 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     Returns:
         A :class:`~bayes_scaling.tables.Table` with columns: the given inputs and any the law reads
         (in the order N, D, C, U), estimate, lower, upper, predictive_lower, predictive_upper,
-        predictive_centre, width_factor, extrapolation_decades, of the query points' broadcast shape; meta
+        predictive_centre, width_factor, extrapolation_decades, tested_reach_decades, of the query
+        points' broadcast shape; meta
         ``intervals`` ("discrepancy", "exact-law", or None without a noise model) and
         ``discrepancy`` (its summary, or None).
 
@@ -302,10 +326,14 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
         notes = [_noise_note(nus, key, n_draws), _kind_note(kind, disc)]
     read = dict(zip(type(law).inputs, xs))
     cols = {n: given[n] if n in given else read[n] for n in _ORDER if n in given or n in read}
+    ext = extrapolation_decades(**given, data=data, flops_per_param_token=k)
+    reach = math.nan if sig is None or disc is None else float(disc.reach)
+    if sig is not None and disc is not None:
+        notes.append(_reach_note(ext, reach))
     cols.update({
         "estimate": mean.estimate, "lower": mean.lower, "upper": mean.upper,
         "predictive_lower": p_lo, "predictive_upper": p_hi, "predictive_centre": p_c, "width_factor": factor,
-        "extrapolation_decades": extrapolation_decades(**given, data=data, flops_per_param_token=k),
+        "extrapolation_decades": ext, "tested_reach_decades": np.full(qshape, reach),
     })
     title = f"Loss at ({', '.join(type(law).inputs)})"
     meta = {"intervals": kind, "discrepancy": None if disc is None else disc.summary()}
