@@ -118,6 +118,33 @@ def load_dev(name):
                        n_col="N", d_col="D", loss_col="loss")
 
 
+def _floor_1sf(x: float) -> float:
+    """x rounded down to one significant figure."""
+    e = 10.0 ** np.floor(np.log10(x))
+    return float(np.floor(x / e) * e)
+
+
+def far_splits() -> list:
+    """Far extrapolations outside the suite (rule fixed before any fit, RESULTS.md "Far extrapolations
+    outside the suite"): for each development dataset and the (Mis)fitting learning curves, hold out the
+    runs with 6ND above the 40th percentile of the dataset's 6ND rounded down to one significant figure,
+    and the model sizes above the median distinct size (the lower middle one for an even count).
+    Positions only: no loss is read to set a threshold. (label, make, by, threshold) per split."""
+    from bayes_scaling.bootstrap import model_groups
+
+    out = []
+    for name, make in [(n, lambda n=n: load_dev(n)) for n in DEV] + [("misfitting learning curves", load_misfit_curves)]:
+        data = make()
+        C = 6.0 * data.N * data.D
+        thr_c = _floor_1sf(float(np.percentile(C, 40)))
+        g = model_groups(data.N)
+        sizes = np.array([data.N[g == i].min() for i in range(int(g.max()) + 1)])
+        thr_n = float(sizes[(sizes.size - 1) // 2])
+        out += [(f"{name} compute > {thr_c:g} (far)", make, "compute", thr_c),
+                (f"{name} params > {thr_n:.4g} (far)", make, "params", thr_n)]
+    return out
+
+
 def reach(N, D, ref_N, ref_D):
     """max over q in (N, D, C) of e_q (w_q + e_q), decades (the additive design's distance)."""
     out = np.zeros(np.shape(N))
@@ -246,6 +273,8 @@ def design_groups(parts, datasets, kaplan_title="simulated: Kaplan data, Chinchi
     if "curves" in parts:
         groups.append(("learning curves (real, not in the suite)",
                        [(f"{n} {by} > {thr:g}", load_misfit_curves, by, thr) for n, by, thr in CURVE_SPLITS]))
+    if "far" in parts:
+        groups.append(("far extrapolations (real, not in the suite)", far_splits()))
     if "chinchilla" in parts:
         groups.append(("simulated: Chinchilla law true",
                        [(f"chinchilla #{j}", lambda j=j: chinchilla_dataset(j), "compute", 1.5e21)

@@ -42,10 +42,12 @@ its runs (benchmarks/RESULTS.md): within 5 points of nominal when the law is tru
 coverage in [0.82, 0.96], Kaplan-data 90% coverage nearer 0.90 than the width factor's, and a lower
 development interval score averaged over the two methods.
 
-Usage: python benchmarks/bench_stacked_centre.py [--method bootstrap|nuts] [--parts dev curves chinchilla kaplan]
+Usage: python benchmarks/bench_stacked_centre.py [--method bootstrap|nuts] [--parts dev curves far chinchilla kaplan]
            [--datasets 16] [--replicates 100] [--out NAME]
 Writes benchmarks/out/bench_stacked_centre_<method>.json (or NAME.json). ``curves`` are the learning
-curves outside the suite (the (Mis)fitting sweep's checkpoints, ``bench_interval_designs.load_misfit_curves``).
+curves outside the suite (the (Mis)fitting sweep's checkpoints, ``bench_interval_designs.load_misfit_curves``);
+``far`` the far extrapolations outside the suite (``bench_interval_designs.far_splits``). Each split
+records the default's tested reach and which held-out runs lie beyond it (``beyond_tested_reach``).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from bench_interval_designs import cut_fits, design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
 from bayes_scaling.analysis.region_fits import fit_regions
-from bayes_scaling.prediction import learn_discrepancy, predict_loss
+from bayes_scaling.prediction import extrapolation_decades, learn_discrepancy, predict_loss
 from bayes_scaling.laws import resolve
 from bayes_scaling.prediction.discrepancy import _refit_errors, widen
 
@@ -167,9 +169,12 @@ def one_split(data, by, thr, method, seed, replicates):
     whole = stacked.factor if both is None or stacked.companion is None else both[1]
     law, sigma, nu = fits.region(0)
     N, D = data.N[test], data.D[test]
+    ext = extrapolation_decades(N, D, data=tr)
     res = {"n": int(y.size), "factor_alone": alone.factor, "factor_stacked": stacked.factor,
            "weight": stacked.weight, "companion": stacked.companion, "n_cuts": stacked.n_cuts,
-           "factor_stacked_recomputed": None if both is None else both[0], "factor_whole_sd": whole}
+           "factor_stacked_recomputed": None if both is None else both[0], "factor_whole_sd": whole,
+           "tested_reach": None if not np.isfinite(stacked.reach) else stacked.reach,
+           "beyond_tested_reach": (ext > stacked.reach).tolist()}
     conformal = (None if both is None or stacked.companion is None
                  else {lv: conformal_factor(both[2], lv) for lv in LEVELS})
     res["factor_conformal"] = None if conformal is None else {str(lv): f for lv, f in conformal.items()}
@@ -200,6 +205,16 @@ def one_split(data, by, thr, method, seed, replicates):
     return res
 
 
+def by_reach(splits, design) -> dict:
+    """Pooled coverage of ``design`` within and beyond each split's tested reach (the default's)."""
+    beyond = np.concatenate([np.asarray(r["beyond_tested_reach"], bool) for r in splits])
+    c50 = np.concatenate([np.asarray(r[design]["cov50"], float) for r in splits])
+    c90 = np.concatenate([np.asarray(r[design]["cov90"], float) for r in splits])
+    return {side: {"n": int(sel.sum()), "cov50": float(c50[sel].mean()) if sel.any() else None,
+                   "cov90": float(c90[sel].mean()) if sel.any() else None}
+            for side, sel in (("within", ~beyond), ("beyond", beyond))}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--method", choices=["bootstrap", "nuts"], default="bootstrap")
@@ -227,6 +242,13 @@ def main():
         write_json(args.out or f"bench_stacked_centre_{args.method}", out)
     print(f"\nmethod: {args.method}")
     print(design_table(out["groups"]))
+    print("\n| data | design | held-out runs | points | pooled 50% | pooled 90% |")
+    print("|---|---|---|---|---|---|")
+    for title, g in out["groups"].items():
+        for design in ("exact-law", "stacked-centre"):
+            for side, p in by_reach(g["splits"], design).items():
+                if p["n"]:
+                    print(f"| {title} | {design} | {side} the tested reach | {p['n']} | {p['cov50']:.3f} | {p['cov90']:.3f} |")
 
 
 if __name__ == "__main__":
