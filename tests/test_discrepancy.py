@@ -118,6 +118,36 @@ def test_predict_text_marks_the_points_beyond_the_tested_reach():
     assert "beyond the tested reach" not in format_report(rep, src)
 
 
+def test_factor_alone_reaches_the_learner_from_predict_and_backtest_and_is_refused_with_other_kinds(monkeypatch, capsys):
+    import bayes_scaling.prediction.discrepancy as dm
+    from bayes_scaling import cli
+    from bayes_scaling import prediction as P
+    from bayes_scaling.cli.predict import Source
+    from bayes_scaling.cli.predict_report import build_report
+
+    seen = []
+
+    def learn(data, law="chinchilla", **kw):
+        seen.append(kw.get("stacked_centre", True))
+        return Discrepancy(1.5, 3, 30, reach=1.0)
+
+    monkeypatch.setattr(P, "learn_discrepancy", learn)
+    monkeypatch.setattr(dm, "learn_discrepancy", learn)
+    data = _data(0)
+    law = ComputeLaw(E=np.linspace(1.69, 1.71, 8), A=np.full(8, 1000.0), alpha=np.full(8, 0.15))
+    src = Source(law, np.full(8, 0.01), None, data, "test", spec=ComputeLaw, observed=True)
+    rep = build_report(src, at=[(N[-1] * 10, D[-1] * 10)], stacked_centre=False)
+    assert seen == [False] and rep["discrepancy"]["kind"] == "width-factor" and rep["loss"][0]["width_factor"] == 1.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = bt.backtest(data, above_compute=1e21, method="bootstrap", law=ComputeLaw, key=jax.random.key(0),
+                        replicates=4, stacked_centre=False)
+    assert seen == [False, False] and t.meta["discrepancy"]["factor"] == 1.5
+    for args in (["--intervals", "exact-law"], ["--average-with", "other.nc"]):
+        assert cli.main(["predict", "missing.nc", "--at", "1e9,1e10", "--factor-alone"] + args) == 2
+        assert "--factor-alone changes the default (discrepancy) intervals" in capsys.readouterr().err
+
+
 def test_backtest_keeps_its_row_format_and_reports_both_kinds():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

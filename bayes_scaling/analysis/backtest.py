@@ -95,7 +95,7 @@ def default_thresholds(data: Dataset, *, by: str = "compute",
 def backtest(data: Dataset, *, above_compute: float | None = None, above_params: float | None = None,
              method: str = "bootstrap", law="chinchilla", key=None, replicates: int = 200,
              flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN, intervals: str = "discrepancy",
-             **fit_kwargs) -> Table:
+             stacked_centre: bool = True, **fit_kwargs) -> Table:
     """Hold out the runs above a compute or parameter threshold, fit the rest, predict the held-out.
 
     Args:
@@ -122,6 +122,9 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
             exact-law intervals of ``law`` are always in the ``exact_law_*`` columns for comparison;
             they enter ``exact_law_coverage`` when ``law``'s own fit lost at most 5%
             (``exact_law_pooled``), whatever its stacking weight.
+        stacked_centre: with ``intervals="discrepancy"``, False learns the width factor alone around
+            the law's own estimate (:func:`~bayes_scaling.prediction.learn_discrepancy`'s
+            ``stacked_centre``): the centre is not moved toward the other form.
         **fit_kwargs: passed to :func:`bayes_scaling.analysis.fit_regions`.
 
     Returns:
@@ -148,13 +151,14 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         raise ValueError("give exactly one of above_compute (C threshold) and above_params (N threshold)")
     by, thr = ("compute", above_compute) if above_compute is not None else ("params", above_params)
     return _run(data, [thr], [None], by=by, method=method, spec=resolve(law), key=key, replicates=replicates,
-                flops_per_param_token=flops_per_param_token, rolling=False, intervals=intervals, **fit_kwargs)
+                flops_per_param_token=flops_per_param_token, rolling=False, intervals=intervals,
+                stacked_centre=stacked_centre, **fit_kwargs)
 
 
 def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence[float] | None = None,
                      horizon: str = "all", method: str = "bootstrap", law="chinchilla", key=None,
                      replicates: int = 200, flops_per_param_token: float = DEFAULT_FLOPS_PER_PARAM_TOKEN,
-                     intervals: str = "discrepancy", **fit_kwargs) -> Table:
+                     intervals: str = "discrepancy", stacked_centre: bool = True, **fit_kwargs) -> Table:
     """Step the hold-out threshold up through the data's budgets; each fit sees only smaller runs.
 
     Args:
@@ -163,8 +167,8 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
         thresholds: increasing thresholds; default :func:`default_thresholds` (half-decade marks).
         horizon: "all" predicts every run above each threshold; "next" only the runs up to the next
             threshold (one step ahead).
-        method, law, key, replicates, flops_per_param_token, intervals, **fit_kwargs: as in
-            :func:`backtest`.
+        method, law, key, replicates, flops_per_param_token, intervals, stacked_centre, **fit_kwargs:
+            as in :func:`backtest`.
 
     Returns:
         A :class:`~bayes_scaling.tables.Table` with one row per (threshold, held-out point), meta
@@ -186,7 +190,7 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
     uppers = [None] * thr.size if horizon == "all" else list(thr[1:]) + [None]
     return _run(data, list(thr), uppers, by=by, method=method, spec=resolve(law), key=key,
                 replicates=replicates, flops_per_param_token=flops_per_param_token, rolling=True,
-                horizon=horizon, intervals=intervals, **fit_kwargs)
+                horizon=horizon, intervals=intervals, stacked_centre=stacked_centre, **fit_kwargs)
 
 
 def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
@@ -212,7 +216,7 @@ def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
 
 
 def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_per_param_token, rolling,
-         horizon="all", intervals="discrepancy", **fit_kwargs):
+         horizon="all", intervals="discrepancy", stacked_centre=True, **fit_kwargs):
     from ..prediction.discrepancy import BACKTEST_INTERVAL_KINDS
 
     if intervals not in BACKTEST_INTERVAL_KINDS:
@@ -233,7 +237,7 @@ def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_p
         if len(forms) > 1:
             stack = _stack(train_data, forms, k)
         if stack is None and method != "point" and intervals in ("discrepancy", "averaged"):
-            disc = _learn(train_data, spec, k)  # a form without companions, or nothing to stack on
+            disc = _learn(train_data, spec, k, stacked_centre)  # a form without companions, or nothing to stack on
         step_rows = _predict_rows(data, fits, j, test[i], thresholds[i], k, disc, train[i], stack)
         rows.extend(step_rows)
         info = dict(fits[0].info[j])
@@ -299,10 +303,10 @@ def _stack(train_data, forms, k):
     return stack if stack.n_cuts else None  # no cut both forms can be refitted on (warned): the first form
 
 
-def _learn(train_data, spec, k):
+def _learn(train_data, spec, k, stacked_centre=True):
     from ..prediction.discrepancy import learn_discrepancy
 
-    disc = learn_discrepancy(train_data, spec, flops_per_param_token=k)
+    disc = learn_discrepancy(train_data, spec, flops_per_param_token=k, stacked_centre=stacked_centre)
     return disc if disc.n_cuts else None  # nothing learned (warned): exact-law intervals, said so
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (CLIError, caught, constraint_note, constraints_json, design_problems, emit_json, law_spec,
-                     print_problems, seed_key, verdict)
+from .common import (CLIError, caught, check_factor_alone, constraint_note, constraints_json, design_problems,
+                     emit_json, law_spec, print_problems, seed_key, verdict)
 from .sensitivity import nuts_kwargs
 
 __all__ = ["run"]
@@ -145,7 +145,9 @@ def run(args, ds) -> list:
     from ..analysis import backtest as bt
 
     spec = law_spec(args)
+    check_factor_alone(args)
     common = dict(law=spec, method=args.method, key=seed_key(args), intervals=args.intervals,
+                  stacked_centre=not getattr(args, "factor_alone", False),
                   replicates=args.replicates, flops_per_param_token=args.flops_per_param_token,
                   **nuts_kwargs(args))
     if args.rolling:

@@ -16,7 +16,7 @@ import warnings
 
 __all__ = [
     "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
-    "summarize", "format_params", "derived_note", "enable_compilation_cache", "seed_key",
+    "summarize", "format_params", "derived_note", "enable_compilation_cache", "check_factor_alone", "seed_key",
     "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json", "check_out",
     "verdict", "print_problems", "reliability_meta", "design_problems", "EXIT_UNRELIABLE",
 ]
@@ -414,6 +414,14 @@ def reload_data(args, **columns):
         setattr(a, k, v)
     with contextlib.redirect_stderr(io.StringIO()):
         return load_data(a, quiet=True)
+
+
+def check_factor_alone(args) -> None:
+    """``--factor-alone`` changes the default (discrepancy) intervals only: refuse it with any other kind."""
+    if getattr(args, "factor_alone", False) and (getattr(args, "intervals", "discrepancy") != "discrepancy"
+                                                 or getattr(args, "average_with", None)):
+        other = "--average-with" if getattr(args, "average_with", None) else f"--intervals {args.intervals}"
+        raise CLIError(f"--factor-alone changes the default (discrepancy) intervals; it cannot be used with {other}")
 
 
 def enable_compilation_cache() -> None:

@@ -119,6 +119,10 @@ def _add_intervals_arg(p, averaged: bool = False):
                         "rolling-origin refits; for Chinchilla's and Kaplan's forms first moved part of the way "
                         "to the other form's prediction, by leave-future-out stacking); 'exact-law' assumes the law is exact (parameter uncertainty "
                         f"and noise only){avg} (default %(default)s)")
+    p.add_argument("--factor-alone", action="store_true",
+                   help="with --intervals discrepancy: the width factor alone, around the law's own estimate (the "
+                        "centre is not moved toward the other form); worth comparing with the default for "
+                        "points far beyond the tested reach, where the stacking weight is untested")
 
 
 def _add_constraint_args(p):

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .common import CLIError, caught, emit_json, print_problems, resolve_law, verdict
+from .common import CLIError, caught, check_factor_alone, emit_json, print_problems, resolve_law, verdict
 
 __all__ = ["run", "Source", "load_source", "parse_params", "parse_at"]
 
@@ -269,6 +269,7 @@ def run(args) -> list:
     """
     from .predict_report import build_report, format_report
 
+    check_factor_alone(args)
     src = load_source(args)
     problems = _source_problems(args, src)
     at = [parse_at(s, type(src.law).inputs) for s in args.at]
@@ -280,7 +281,8 @@ def run(args) -> list:
     else:
         rep, _ = caught(build_report, src, compute=args.compute, at=at, target_loss=args.target_loss,
                         level=args.level, k=k, U=getattr(args, "unique_tokens", None),
-                        intervals=getattr(args, "intervals", "discrepancy"))
+                        intervals=getattr(args, "intervals", "discrepancy"),
+                        stacked_centre=not getattr(args, "factor_alone", False))
     rep = verdict(rep, problems)
     if args.json:
         emit_json(rep)

@@ -66,14 +66,15 @@ def _allocation(P, law, C, level, k, U=None) -> list[dict]:
             for row in table.rows]
 
 
-def _loss(P, src, at, level, k, intervals) -> tuple[list[dict], dict]:
+def _loss(P, src, at, level, k, intervals, stacked_centre=True) -> tuple[list[dict], dict]:
     """Loss rows and the intervals' description (kind and discrepancy) for the report."""
     inputs = type(src.law).inputs
     cols = np.asarray(at, dtype=np.float64).T
     named = dict(zip(inputs, cols))
     disc = None
     if intervals == "discrepancy" and src.sigma is not None and src.observed:
-        disc = P.learn_discrepancy(src.data, src.spec or type(src.law), flops_per_param_token=k)
+        disc = P.learn_discrepancy(src.data, src.spec or type(src.law), flops_per_param_token=k,
+                                   stacked_centre=stacked_centre)
     learned = disc is None or disc.n_cuts > 0  # a fallback to factor 1 (warned) is an exact-law interval
     table = P.predict_loss(src.law, **named, sigma=src.sigma, nu=src.nu, level=level, data=src.data,
                            flops_per_param_token=k, intervals=intervals if src.sigma is not None and
@@ -101,14 +102,15 @@ def _target(P, law, target_loss, C, level, k, U=None) -> dict:
 
 
 def build_report(src, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0, U=None,
-                 intervals="discrepancy") -> dict:
-    """The JSON report of ``bayes-scaling predict`` (see the module docstring for its shape)."""
+                 intervals="discrepancy", stacked_centre=True) -> dict:
+    """The JSON report of ``bayes-scaling predict`` (see the module docstring for its shape).
+    ``stacked_centre=False`` (``--factor-alone``) learns the width factor alone for the default intervals."""
     from .. import prediction as P
     from ..laws import sample_shape
 
     nd = len(sample_shape(src.law))
     C = np.asarray(compute, dtype=np.float64)
-    loss, kind = _loss(P, src, at, level, k, intervals) if at else ([], {"intervals": None, "discrepancy": None})
+    loss, kind = _loss(P, src, at, level, k, intervals, stacked_centre) if at else ([], {"intervals": None, "discrepancy": None})
     return {
         "level": level,
         **kind,
