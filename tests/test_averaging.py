@@ -285,6 +285,9 @@ def test_cli_predict_average_with_pools_the_forms(tmp_path, capsys):
     row = d["loss"][0]
     assert row["predictive_lower"] < row["estimate"] < row["predictive_upper"]
     assert row["width_factor"] == d["averaging"]["factor"]
+    # the averaged intervals' tested reach, on the row as in the averaging summary (the example spans 1e18-1e22
+    # FLOP, so 70B parameters on 1.4T tokens lie beyond it)
+    assert row["tested_reach_decades"] == d["averaging"]["tested_reach_decades"] < row["extrapolation_decades"]
     iv = d["allocation"][0]["N_opt"]
     assert iv["lower"] <= iv["estimate"] <= iv["upper"]
     assert 0 <= d["target"]["reachable_probability"] <= 1

@@ -69,7 +69,9 @@ def _loss(P, A, sources, stack, at, level, k):
              "lower": float(mean.lower[i]), "upper": float(mean.upper[i]),
              "predictive_lower": float(lo[i]), "predictive_upper": float(hi[i]),
              "predictive_centre": float(centre[i]), "width_factor": float(stack.factor),
-             "extrapolation_decades": float(np.asarray(ext)[i])} for i in range(cols[0].size)]
+             "extrapolation_decades": float(np.asarray(ext)[i]),
+             "tested_reach_decades": float(stack.reach) if np.isfinite(stack.reach) else None}
+            for i in range(cols[0].size)]
 
 
 def build_averaged_report(sources, *, compute=(), at=(), target_loss=None, level=0.9, k=6.0) -> dict:

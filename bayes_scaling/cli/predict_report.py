@@ -196,14 +196,14 @@ def _loss_lines(rep, src) -> list[str]:
         lines.append(f"  predictive intervals allow for the law's discrepancy beyond the data: the exact-law "
                      f"interval {scaled(d['factor'])} around {around} (learned from "
                      f"{d['n_cuts']} internal rolling-origin refits; --intervals exact-law to drop it)")
-        beyond = sum(_beyond(r) for r in rep["loss"])
-        if beyond:
-            lines.append(f"  * beyond the tested reach: {beyond} of {len(rep['loss'])} points lie more than "
-                         f"{d['tested_reach_decades']:.2f} decades outside the data, farther than any internal "
-                         "extrapolation the factor was learned from: there it is itself extrapolated (untested)")
     else:
         why = f"; {rep['intervals_note']}" if rep.get("intervals_note") else ""
         lines.append(f"  predictive intervals: {rep['intervals']} (they assume the law is exact{why})")
+    beyond = [r for r in rep["loss"] if _beyond(r)]
+    if beyond:
+        lines.append(f"  * beyond the tested reach: {len(beyond)} of {len(rep['loss'])} points lie more than "
+                     f"{beyond[0]['tested_reach_decades']:.2f} decades outside the data, farther than any internal "
+                     "extrapolation the factor was learned from: there it is itself extrapolated (untested)")
     if src.data is None:
         lines.append("  (no data range in the source: no extrapolation distance)")
     return lines
