@@ -95,6 +95,18 @@ def summarise_designs(results, designs, keys=("cov50", "cov90", "score", "abs_er
     return out
 
 
+def coverage_by_side(beyond, cov50, cov90) -> dict:
+    """Pooled 50% and 90% coverage of the points within and beyond the tested reach: ``{"within": {"n",
+    "cov50", "cov90"}, "beyond": {...}}`` (coverages None on a side with no point)."""
+    beyond, cov50, cov90 = (np.asarray(a, bool) for a in (beyond, cov50, cov90))
+    out = {}
+    for side, sel in (("within", ~beyond), ("beyond", beyond)):
+        n = int(sel.sum())
+        out[side] = {"n": n, "cov50": float(cov50[sel].mean()) if n else None,
+                     "cov90": float(cov90[sel].mean()) if n else None}
+    return out
+
+
 def design_table(groups: dict, abs_err: bool = True) -> str:
     """The markdown table of :func:`summarise_designs` summaries, one row per (data group, design)."""
     head = "| data | design | points | pooled 50% | pooled 90% | split-average 90% | mean rel. interval score |"

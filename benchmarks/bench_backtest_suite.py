@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
 import numpy as np
-from _common import environment, write_json
+from _common import coverage_by_side, environment, write_json
 
 import bayes_scaling as bs
 from bayes_scaling.analysis import backtest as bt
@@ -139,11 +139,11 @@ def by_reach(results) -> dict:
     width factor was learned from)."""
     rows = [(r["beyond_tested_reach"], c50, c90) for res in results
             for r, c50, c90 in zip(res["rows"], res["discrepancy"]["_raw"]["cov50"], res["discrepancy"]["_raw"]["cov90"])]
-    out = {}
-    for side, flag in (("within", False), ("beyond", True), ("unknown", None)):
-        sel = [(c50, c90) for b, c50, c90 in rows if b is flag]
-        out[side] = {"n": len(sel), "cov50": float(np.mean([c for c, _ in sel])) if sel else None,
-                     "cov90": float(np.mean([c for _, c in sel])) if sel else None}
+    known = [row for row in rows if row[0] is not None]
+    unknown = [row for row in rows if row[0] is None]
+    out = coverage_by_side(*(zip(*known) if known else ([], [], [])))
+    out["unknown"] = {"n": len(unknown), "cov50": float(np.mean([c for _, c, _ in unknown])) if unknown else None,
+                      "cov90": float(np.mean([c for _, _, c in unknown])) if unknown else None}
     return out
 
 

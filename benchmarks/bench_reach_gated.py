@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,13 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
 from _common import write_json
 from bench_interval_designs import design_groups
-
-from bayes_scaling.analysis import backtest as bt
-from bayes_scaling.prediction import extrapolation_decades, learn_discrepancy
+from bench_tested_reach import reach_and_flags
 
 OUT = Path(__file__).resolve().parent / "out"
-SIM = {"simulated: Chinchilla law true": "chinchilla", "simulated: Kaplan data, Chinchilla's form": "kaplan",
-       "simulated: Kaplan data, Chinchilla's form, noise 0.005": "kaplan"}
 _REACH: dict = {}
 
 
@@ -45,13 +40,7 @@ def beyond_flags(title, label, make, by, thr) -> np.ndarray:
     """Which held-out runs of a split lie beyond its training set's tested reach (the package's default)."""
     key = (title, label, by, thr)
     if key not in _REACH:
-        data = make()
-        train, test = bt.holdout_masks(data, thr, by=by)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            reach = learn_discrepancy(data.subset(train), "chinchilla").reach
-        ext = extrapolation_decades(data.N[test], data.D[test], data=data.subset(train))
-        _REACH[key] = ext > reach  # NaN reach (nothing learned): nothing beyond
+        _REACH[key] = reach_and_flags(make, by, thr)[1]
     return _REACH[key]
 
 

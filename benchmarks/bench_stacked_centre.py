@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax
 import numpy as np
 from scipy import stats
-from _common import design_table, summarise_designs, write_json
+from _common import coverage_by_side, design_table, summarise_designs, write_json
 from bench_interval_designs import cut_fits, design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
@@ -207,12 +207,9 @@ def one_split(data, by, thr, method, seed, replicates):
 
 def by_reach(splits, design) -> dict:
     """Pooled coverage of ``design`` within and beyond each split's tested reach (the default's)."""
-    beyond = np.concatenate([np.asarray(r["beyond_tested_reach"], bool) for r in splits])
-    c50 = np.concatenate([np.asarray(r[design]["cov50"], float) for r in splits])
-    c90 = np.concatenate([np.asarray(r[design]["cov90"], float) for r in splits])
-    return {side: {"n": int(sel.sum()), "cov50": float(c50[sel].mean()) if sel.any() else None,
-                   "cov90": float(c90[sel].mean()) if sel.any() else None}
-            for side, sel in (("within", ~beyond), ("beyond", beyond))}
+    flags = np.concatenate([np.asarray(r["beyond_tested_reach"], bool) for r in splits])
+    cov = {k: np.concatenate([np.asarray(r[design][k], bool) for r in splits]) for k in ("cov50", "cov90")}
+    return coverage_by_side(flags, cov["cov50"], cov["cov90"])
 
 
 def main():

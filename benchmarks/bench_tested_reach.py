@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from _common import write_json
+from _common import coverage_by_side as sides, write_json
 from bench_interval_designs import design_groups
 
 from bayes_scaling.analysis import backtest as bt
@@ -41,16 +41,6 @@ from bayes_scaling.prediction import extrapolation_decades, learn_discrepancy
 
 OUT = Path(__file__).resolve().parent / "out"
 GROUPS = {"dev": "development splits (real, not in the suite)", "curves": "learning curves (real, not in the suite)"}
-
-
-def sides(beyond, cov50, cov90) -> dict:
-    beyond, cov50, cov90 = (np.asarray(a, bool) for a in (beyond, cov50, cov90))
-    out = {}
-    for side, sel in (("within", ~beyond), ("beyond", beyond)):
-        n = int(sel.sum())
-        out[side] = {"n": n, "cov50": float(cov50[sel].mean()) if n else None,
-                     "cov90": float(cov90[sel].mean()) if n else None}
-    return out
 
 
 def suite(method) -> dict:
@@ -65,6 +55,18 @@ def suite(method) -> dict:
                             [r["in_90"] for r in rows]), "splits": per}
 
 
+def reach_and_flags(make, by, thr) -> tuple[float, np.ndarray]:
+    """A split's tested reach (the package's default ``learn_discrepancy`` of its training runs) and which
+    of its held-out runs lie beyond it (none when the reach is NaN: nothing learned)."""
+    data = make()
+    train, test = bt.holdout_masks(data, thr, by=by)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reach = learn_discrepancy(data.subset(train), "chinchilla").reach
+    ext = extrapolation_decades(data.N[test], data.D[test], data=data.subset(train))
+    return reach, ext > reach
+
+
 def outside(method, part) -> dict:
     d = json.loads((OUT / f"bench_stacked_centre_lsscale_{method}.json").read_text())
     stored = d["groups"][GROUPS[part]]["splits"]
@@ -73,15 +75,9 @@ def outside(method, part) -> dict:
     for (label, make, by, thr), r in zip(splits, stored, strict=True):
         if r["split"] != label:
             raise SystemExit(f"stored split {r['split']!r} is not {label!r}")
-        data = make()
-        train, test = bt.holdout_masks(data, thr, by=by)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            reach = learn_discrepancy(data.subset(train), "chinchilla").reach
-        ext = extrapolation_decades(data.N[test], data.D[test], data=data.subset(train))
-        if ext.size != len(r["stacked-centre"]["cov90"]):
-            raise SystemExit(f"{label}: {ext.size} held-out runs, {len(r['stacked-centre']['cov90'])} stored")
-        b = ext > reach
+        reach, b = reach_and_flags(make, by, thr)
+        if b.size != len(r["stacked-centre"]["cov90"]):
+            raise SystemExit(f"{label}: {b.size} held-out runs, {len(r['stacked-centre']['cov90'])} stored")
         beyond += b.tolist()
         c50 += r["stacked-centre"]["cov50"]
         c90 += r["stacked-centre"]["cov90"]
