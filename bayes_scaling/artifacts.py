@@ -38,7 +38,8 @@ def import_arviz():
     return az
 
 
-__all__ = ["import_arviz", "metadata", "law_to_dataset_dict", "make_idata", "save", "load", "law_from_idata",
+__all__ = ["import_arviz", "metadata", "law_to_dataset_dict", "make_idata", "save", "load", "load_groups",
+           "ArtifactGroups", "law_from_idata",
            "law_spec_from_idata", "read_metadata", "write_atomic", "check_structure", "check_law_values",
            "where"]
 
@@ -207,12 +208,64 @@ def load(path):
         with az.rc_context({"data.load": "eager"}):  # read it all now: errors name the file
             idata = az.from_netcdf(str(path))
     except Exception as exc:  # netCDF/HDF5 errors carry no file name
-        msg = " ".join(str(exc).split()) or type(exc).__name__
-        raise ValueError(f"could not read {path} as a bayes_scaling netCDF artifact "
-                         f"(damaged or truncated?): {msg}") from None
+        raise _unreadable(path, exc) from None
     check_structure(idata, path)
     idata._bayes_scaling_source = str(path)
     return idata
+
+
+class ArtifactGroups:
+    """An artifact's groups as eagerly loaded ``xarray.Dataset`` objects, read without ArviZ.
+
+    Reads like the ``InferenceData`` that :func:`load` returns for what ``predict`` needs: ``groups()``,
+    a group as an attribute (``.posterior``, ``.constant_data``, ``.observed_data``; ``hasattr`` is False
+    for a missing one) and :func:`where`. Importing ArviZ (and the SciPy and Matplotlib it imports) takes
+    longer than the rest of a ``predict`` call whose discrepancy is cached.
+    """
+
+    def __init__(self, groups: dict, source: str):
+        self._groups = dict(groups)
+        self._bayes_scaling_source = source
+
+    def groups(self) -> list:
+        return list(self._groups)
+
+    def __getattr__(self, name):
+        groups = self.__dict__.get("_groups", {})
+        if name in groups:
+            return groups[name]
+        raise AttributeError(name)
+
+
+def _unreadable(path, exc) -> ValueError:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return ValueError(f"could not read {path} as a bayes_scaling netCDF artifact (damaged or truncated?): {msg}")
+
+
+def load_groups(path) -> ArtifactGroups:
+    """:func:`load` without ArviZ: the same checks and errors, an :class:`ArtifactGroups` back.
+
+    The groups are read as :meth:`arviz.InferenceData.from_netcdf` reads them (h5netcdf lists the
+    groups, ``xarray.open_dataset(path, group=..., engine="h5netcdf")`` reads each, eagerly), so the
+    values are the same.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"artifact not found: {path}")
+    try:
+        import h5netcdf
+        import xarray as xr
+
+        with h5netcdf.File(str(path), mode="r") as f:
+            names = list(f.groups)
+        groups = {}
+        for name in names:
+            with xr.open_dataset(str(path), group=f"/{name}", engine="h5netcdf") as ds:
+                groups[name] = ds.load()
+    except Exception as exc:  # netCDF/HDF5 errors carry no file name
+        raise _unreadable(path, exc) from None
+    art = ArtifactGroups(groups, str(path))
+    check_structure(art, path)
+    return art
 
 
 def read_metadata(idata) -> dict:

@@ -693,3 +693,34 @@ def test_cli_bad_input_exit_2_one_line(tmp_path, capsys, args, match):
     assert cli.main(["predict", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err
+
+
+def test_predict_reads_an_artifact_without_arviz_as_arviz_does(tmp_path):
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    law = random_laws(rng, (2, 10))
+    ds = bs.example_data()
+    meta = artifacts.metadata(ds, law="chinchilla", method="nuts", seed=0, likelihood="student-t")
+    path = tmp_path / "post.nc"
+    artifacts.save(artifacts.make_idata(law, ds, meta, extra_posterior={"sigma": rng.uniform(0.01, 0.03, (2, 10)),
+                                                                        "nu": rng.uniform(3, 6, (2, 10))}), path)
+    full, light = artifacts.load(path), artifacts.load_groups(path)
+    assert sorted(light.groups()) == sorted(full.groups())
+    for group in full.groups():
+        assert getattr(light, group).identical(getattr(full, group)), group  # values, dims, coords, attrs
+    assert not hasattr(light, "sample_stats") and artifacts.where(light) == str(path)
+    # a whole predict (exact-law intervals: nothing learned) in a fresh process never imports ArviZ
+    code = ("import sys; from bayes_scaling.cli import main; "
+            f"rc = main(['predict', {str(path)!r}, '--at', '7e10,1.4e12', '--intervals', 'exact-law', '--json']); "
+            "print('ARVIZ', 'arviz' in sys.modules); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ARVIZ False")
+    # and a damaged file is refused naming it, as load() does
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(path.read_bytes()[:200])
+    for reader in (artifacts.load, artifacts.load_groups):
+        with pytest.raises(ValueError, match=f"could not read {bad}"):
+            reader(bad)

@@ -181,7 +181,7 @@ def _from_artifact(path, law_name, allow_unreliable=False):
     from .. import artifacts
     from ..laws import sample_shape
 
-    idata = artifacts.load(path)
+    idata = artifacts.load_groups(path)  # without ArviZ: its import is most of a cached predict's time
     if not hasattr(idata, "posterior"):
         raise ValueError(f"{path} has no posterior group; it is not a bayes_scaling fit artifact")
     attrs = dict(idata.posterior.attrs)
