@@ -23,6 +23,11 @@ if _FAST and not _OURS:
     os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *_FAST_COMPILE]).strip()
     os.environ["BAYES_SCALING_TEST_FAST_COMPILE"] = "1"
 
+# The command line's disk cache of learned discrepancies stays off in the tests (XLA's compilation cache
+# stays on): many tests patch the learner's internals, and a cached value would bypass the patch (and a
+# patched value be served to the next test). tests/test_discrepancy_cache.py turns it on in a temporary folder.
+os.environ["BAYES_SCALING_CACHE"] = "compile"
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

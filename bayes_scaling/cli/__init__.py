@@ -77,14 +77,23 @@ def _one_line(exc) -> str:
 
 def main(argv=None) -> int:
     """Run ``bayes-scaling`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    try:
+        return _main(argv)
+    finally:  # the discrepancy cache is the command line's: a Python caller of main() keeps the API's default
+        from ..prediction import discrepancy_cache
+
+        discrepancy_cache.disable()
+
+
+def _main(argv) -> int:
     from ..data import DataError
-    from .common import SELECTION, check_out, enable_compilation_cache
+    from .common import SELECTION, check_out, enable_caches
 
     SELECTION.set(None)  # the selection of this call's data only (main may run many times in-process)
     try:
         args = build_parser().parse_args(argv)
         check_out(args)  # --out is checked before any data is read or fitted
-        enable_compilation_cache()
+        enable_caches()
         problems = _dispatch(args)  # each command returns its result's problems (empty: reliable)
     except CLIError as exc:
         print(_one_line(str(exc).splitlines()[0] if str(exc) else exc), file=sys.stderr)

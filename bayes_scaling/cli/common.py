@@ -16,7 +16,7 @@ import warnings
 
 __all__ = [
     "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
-    "summarize", "format_params", "derived_note", "enable_compilation_cache", "check_factor_alone", "seed_key",
+    "summarize", "format_params", "derived_note", "enable_caches", "check_factor_alone", "seed_key",
     "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json", "check_out",
     "verdict", "print_problems", "reliability_meta", "design_problems", "EXIT_UNRELIABLE",
 ]
@@ -424,10 +424,23 @@ def check_factor_alone(args) -> None:
         raise CLIError(f"--factor-alone changes the default (discrepancy) intervals; it cannot be used with {other}")
 
 
-def enable_compilation_cache() -> None:
-    """Persist XLA compilations so that a second CLI call does not recompile."""
+def enable_caches() -> None:
+    """Persist XLA compilations and learned discrepancies, so that a second CLI call does neither again.
+
+    Both live under ``$XDG_CACHE_HOME/bayes_scaling`` (``~/.cache/bayes_scaling``): ``jax/`` and
+    ``discrepancy/`` (:mod:`bayes_scaling.prediction.discrepancy_cache`). ``BAYES_SCALING_CACHE=off``
+    turns both off; ``compile`` keeps XLA's only.
+    """
     import jax
 
+    from ..prediction import discrepancy_cache
+
+    mode = os.environ.get("BAYES_SCALING_CACHE", "on").strip().lower()
+    if mode not in ("on", "off", "compile"):
+        raise CLIError(f"BAYES_SCALING_CACHE must be on, off or compile; got {mode!r}")
+    discrepancy_cache.disable()
+    if mode == "off":
+        return
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     path = os.path.join(base, "bayes_scaling", "jax")
     try:
@@ -436,3 +449,5 @@ def enable_compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     except OSError:
         pass  # a read-only home only costs the cache
+    if mode == "on":
+        discrepancy_cache.enable(os.path.join(base, "bayes_scaling", "discrepancy"))

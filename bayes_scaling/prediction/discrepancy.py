@@ -330,12 +330,37 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
             for that moved centre (:func:`learn_stacked_centre`); False, or when the forms share
             fewer than two usable cuts, the factor alone.
 
+    When the disk cache is on (the command line turns it on, :mod:`~bayes_scaling.prediction.discrepancy_cache`),
+    a learning with the same data, law, settings and code is read back instead of refitted (not with
+    ``starts``, nor when it warned).
+
     Returns:
         A :class:`Discrepancy`.
     """
     from ..laws import resolve
+    from . import discrepancy_cache as cache
 
     spec = resolve(law)
+    key = None
+    if cache.cache_dir() is not None and starts is None:
+        key = cache.cache_key(data, spec, fractions=fractions, flops_per_param_token=flops_per_param_token,
+                              stacked_centre=stacked_centre)
+    if key is None:
+        return _learn(data, spec, fractions, flops_per_param_token, starts, stacked_centre)
+    hit = cache.load(key)
+    if hit is not None:
+        return hit
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        disc = _learn(data, spec, fractions, flops_per_param_token, starts, stacked_centre)
+    for w in seen:  # shown as if not recorded; a learning that warned is not cached (it must warn every time)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    if not seen:
+        cache.store(key, disc)
+    return disc
+
+
+def _learn(data, spec, fractions, flops_per_param_token, starts, stacked_centre) -> Discrepancy:
     if stacked_centre:
         disc = learn_stacked_centre(data, spec, fractions=fractions, flops_per_param_token=flops_per_param_token)
         if disc is not None:
@@ -343,13 +368,13 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     masks = usable_cuts(data, spec, fractions, flops_per_param_token)
     if not masks:
         warnings.warn("discrepancy: no internal cut of the data can be refitted (too few points or model "
-                      "sizes); the intervals assume the law is exact", RuntimeWarning, stacklevel=2)
+                      "sizes); the intervals assume the law is exact", RuntimeWarning, stacklevel=3)
         return Discrepancy(1.0)
     refits = _refit_errors(data, spec, masks, starts)
     errors = [e for e in refits if e is not None]
     if not errors:
         warnings.warn("discrepancy: no internal refit converged; the intervals assume the law is exact",
-                      RuntimeWarning, stacklevel=2)
+                      RuntimeWarning, stacklevel=3)
         return Discrepancy(1.0)
     errors = [(a, n, r, r / np.sqrt(var)) for a, n, r, var in errors]
     cuts = tuple({"axis": a, "n_fit": n, "n_scored": int(r.size), "mean_error": float(np.mean(r)),
@@ -357,7 +382,7 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     factor = math.sqrt(float(np.mean([np.mean(z * z) for *_, z in errors])))
     if not (math.isfinite(factor) and factor > 0):  # e.g. refits that interpolate exactly (s = 0)
         warnings.warn(f"discrepancy: the internal refits give no usable width factor ({factor}); the "
-                      "intervals assume the law is exact", RuntimeWarning, stacklevel=2)
+                      "intervals assume the law is exact", RuntimeWarning, stacklevel=3)
         return Discrepancy(1.0)
     reach = tested_reach(data, [m for (_, m), e in zip(masks, refits) if e is not None])
     return Discrepancy(factor, len(errors), int(sum(e[2].size for e in errors)), cuts, reach=reach)
@@ -445,7 +470,7 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     if not (bool(comp.converged) and all(math.isfinite(v) for v in comp_law)):
         warnings.warn(f"discrepancy: the {label_of(other)} form's fit of the data did not converge, so the "
                       "interval's centre is not moved toward it (the width factor alone)", RuntimeWarning,
-                      stacklevel=3)
+                      stacklevel=4)
         return None
     return Discrepancy(factor, len(keep), int(sum(r.shape[1] for r in R)), tuple(cuts), label_of(other),
                        float(w[1]), comp_law, reach)
