@@ -11,9 +11,9 @@ with the same inputs.
 A cached value is used only when all of these are equal, bit for bit: the data (N, D, loss, U), the
 law and its constraints, the cut fractions, ``flops_per_param_token``, the kind (stacked centre or
 the factor alone), the package's version and the SHA-256 of its source files, the versions of JAX,
-jaxlib, NumPy, optimistix, equinox and lineax, the JAX backend, and ``XLA_FLAGS``. A law defined
-outside the package is never cached (its code is not hashed), nor is a learning that warned (the
-warning must be seen every time). Anything unreadable in the cache is ignored and recomputed. Writes
+jaxlib, NumPy, optimistix, equinox and lineax, the JAX backend and device kind, the machine's
+architecture, and ``XLA_FLAGS``. A law defined outside the package is never cached (its code is not
+hashed), nor is a learning that warned (the warning must be seen every time). Anything unreadable in the cache is ignored and recomputed. Writes
 are atomic (:func:`~bayes_scaling.artifacts.write_atomic`).
 
 The command line enables it (:func:`enable`); the Python API does not, unless asked. Setting the
@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 from pathlib import Path
 
 __all__ = ["enable", "disable", "cache_dir", "cache_key", "load", "store", "to_json", "from_json"]
@@ -102,6 +103,8 @@ def cache_key(data, spec, *, fractions, flops_per_param_token, stacked_centre) -
         "source": _source_hash(),
         "libraries": _versions(),
         "backend": jax.default_backend(),
+        "device": jax.devices()[0].device_kind,
+        "machine": platform.machine(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
