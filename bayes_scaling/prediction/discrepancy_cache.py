@@ -13,8 +13,8 @@ law and its constraints, the cut fractions, ``flops_per_param_token``, the kind 
 the factor alone), the package's version and the SHA-256 of its source files, the versions of JAX,
 jaxlib, NumPy, optimistix, equinox and lineax, the JAX backend and device kind, the machine's
 architecture, and ``XLA_FLAGS``. A law defined outside the package is never cached (its code is not
-hashed), nor is a learning that warned (the warning must be seen every time). Anything unreadable in the cache is ignored and recomputed. Writes
-are atomic (:func:`~bayes_scaling.artifacts.write_atomic`).
+hashed), nor is a learning that warned (the warning must be seen every time). Anything unreadable
+in the cache is ignored and recomputed. Writes are atomic (:func:`~bayes_scaling.artifacts.write_atomic`).
 
 The command line enables it (:func:`enable`); the Python API does not, unless asked. Setting the
 environment variable ``BAYES_SCALING_CACHE=off`` turns both of the command line's caches off,
