@@ -18,7 +18,7 @@ run() {  # name, timeout, command...
   timeout "$limit" "$@" > "$OUTDIR/$name.log" 2>&1; echo "rc=$? $(date +%T)" | tee -a "$OUTDIR/$name.log"
   tail -n 40 "$OUTDIR/$name.log"
 }
-run bootstrap "${T_BOOT:-240}" python3 benchmarks/bench_bootstrap.py --sizes 65536 1048576 --scipy-subset 100 \
-    --no-schemes --no-subprocess --tag gpu
+run bootstrap "${T_BOOT:-240}" python3 benchmarks/bench_bootstrap.py --sizes 65536 1048576 --repeat 2 \
+    --scipy-subset 100 --no-schemes --no-subprocess --tag gpu
 run nuts "${T_NUTS:-150}" python3 benchmarks/bench_nuts.py --only numpyro-uncentred-diag engine-level-dense --skip-cli
 run sweeps "${T_SWEEP:-120}" python3 benchmarks/bench_sensitivity.py --quick --sweeps-only --replicates 2000

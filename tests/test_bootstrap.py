@@ -240,6 +240,8 @@ def test_stalled_replicates_are_restarted(example, example_boot):
     ref = B.bootstrap(jax.random.key(0), example, 24)
     assert res.n_restarted > 0 and res.n_failed == 0
     np.testing.assert_allclose(res.x, ref.x, atol=1e-4)
+    # the restarts' time is recorded, as part of the replicates' time
+    assert 0 < res.timing["restarts_s"] <= res.timing["replicates_s"]
 
 
 # ------------------------------------------------------------------------------ chunks, keys, devices

@@ -39,7 +39,8 @@ class BootstrapResult(NamedTuple):
         n_restarted: replicates whose BFGS run hit ``max_steps`` and was restarted from where it
             stopped (those that then converged are kept).
         timing: wall seconds of the host steps: ``"full_fit_s"`` (full-data fit and basin search)
-            and ``"replicates_s"`` (all chunks, including any compilation), the process CPU seconds
+            and ``"replicates_s"`` (all chunks, including any compilation; of which ``"restarts_s"``
+            restarting the replicates that stalled at max_steps), the process CPU seconds
             of the latter (``"replicates_cpu_s"``), ``"chunks"``, ``"chunk_size"`` (replicates per
             chunk) and ``"devices"``.
         law_spec: the law spec the replicates were fitted with (a Law subclass or a Constrained one).
