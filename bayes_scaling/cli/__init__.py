@@ -77,12 +77,16 @@ def _one_line(exc) -> str:
 
 def main(argv=None) -> int:
     """Run ``bayes-scaling`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    from ..prediction import discrepancy_cache
+
+    before = discrepancy_cache.cache_dir()
     try:
         return _main(argv)
-    finally:  # the discrepancy cache is the command line's: a Python caller of main() keeps the API's default
-        from ..prediction import discrepancy_cache
-
-        discrepancy_cache.disable()
+    finally:  # the discrepancy cache is the command line's: a Python caller of main() keeps its own setting
+        if before is None:
+            discrepancy_cache.disable()
+        else:
+            discrepancy_cache.enable(before)
 
 
 def _main(argv) -> int:

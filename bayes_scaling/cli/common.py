@@ -435,11 +435,12 @@ def enable_caches() -> None:
 
     from ..prediction import discrepancy_cache
 
-    mode = os.environ.get("BAYES_SCALING_CACHE", "on").strip().lower()
+    mode = os.environ.get("BAYES_SCALING_CACHE", "").strip().lower() or "on"
     if mode not in ("on", "off", "compile"):
         raise CLIError(f"BAYES_SCALING_CACHE must be on, off or compile; got {mode!r}")
     discrepancy_cache.disable()
     if mode == "off":
+        jax.config.update("jax_compilation_cache_dir", None)  # also when an earlier call in this process set it
         return
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     path = os.path.join(base, "bayes_scaling", "jax")

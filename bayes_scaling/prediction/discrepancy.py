@@ -350,12 +350,14 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     hit = cache.load(key)
     if hit is not None:
         return hit
-    with warnings.catch_warnings(record=True) as seen:
-        warnings.simplefilter("always")
-        disc = _learn(data, spec, fractions, flops_per_param_token, starts, stacked_centre)
-    for w in seen:  # shown as if not recorded; a learning that warned is not cached (it must warn every time)
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
-    if not seen:
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            disc = _learn(data, spec, fractions, flops_per_param_token, starts, stacked_centre)
+    finally:  # every warning reaches the caller, as from here (the learner's own point at our caller too)
+        for w in seen:
+            warnings.warn(w.message, stacklevel=2)
+    if not cache.warned(seen):  # a learning that warned is not cached: it must warn every time
         cache.store(key, disc)
     return disc
 

@@ -9,12 +9,18 @@ Discrepancy` as a small JSON file next to the compilation cache and reads it bac
 with the same inputs.
 
 A cached value is used only when all of these are equal, bit for bit: the data (N, D, loss, U), the
-law and its constraints, the cut fractions, ``flops_per_param_token``, the kind (stacked centre or
-the factor alone), the package's version and the SHA-256 of its source files, the versions of JAX,
-jaxlib, NumPy, optimistix, equinox and lineax, the JAX backend and device kind, the machine's
-architecture, and ``XLA_FLAGS``. A law defined outside the package is never cached (its code is not
-hashed), nor is a learning that warned (the warning must be seen every time). Anything unreadable
-in the cache is ignored and recomputed. Writes are atomic (:func:`~bayes_scaling.artifacts.write_atomic`).
+law, its companion form and its constraints, the cut fractions, ``flops_per_param_token``, the kind
+(stacked centre or the factor alone), the package's version and the SHA-256 of its source files, the
+Python version, the versions of JAX, jaxlib (and its CUDA plugins), NumPy, optimistix, equinox and
+lineax, JAX's backend, device kind, float64 and disable-jit settings, the machine's architecture,
+and ``XLA_FLAGS``. A law or companion whose class is not one of the package's own files is never
+cached (its code is not hashed), nor is a learning that warned (the warning must be seen every time;
+deprecation and future warnings from libraries do not count). Anything unreadable in the cache is
+ignored, relearned and replaced. Writes are atomic (:func:`~bayes_scaling.artifacts.write_atomic`).
+
+What the key cannot see: changes made to the package at run time (a module constant reassigned, a
+function monkeypatched) after the source files were hashed. The cache is meant for the command line,
+where nothing does that; a Python program that does should leave it off (the API's default).
 
 The command line enables it (:func:`enable`); the Python API does not, unless asked. Setting the
 environment variable ``BAYES_SCALING_CACHE=off`` turns both of the command line's caches off,
@@ -30,11 +36,13 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["enable", "disable", "cache_dir", "cache_key", "load", "store", "to_json", "from_json"]
+__all__ = ["enable", "disable", "cache_dir", "cache_key", "load", "store", "to_json", "from_json", "warned"]
 
 _STATE = {"dir": None}
 _SOURCE_HASH: list = []  # computed once per process
-_LIBRARIES = ("jax", "jaxlib", "numpy", "optimistix", "equinox", "lineax")
+_LIBRARIES = ("jax", "jaxlib", "numpy", "optimistix", "equinox", "lineax", "jax-cuda12-plugin", "jax-cuda12-pjrt",
+              "jax-cuda13-plugin", "jax-cuda13-pjrt")
+_LIBRARY_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
 def enable(path) -> None:
@@ -76,11 +84,34 @@ def _versions() -> dict:
     return out
 
 
-def _package_law(spec) -> bool:
-    """Whether the law's form is one of the package's own (whose code the source hash covers)."""
-    from ..laws import form_of
+def _package_class(cls) -> bool:
+    """Whether ``cls`` is defined in one of the package's own source files (those :func:`_source_hash` covers)."""
+    import inspect
 
-    return (getattr(form_of(spec), "__module__", None) or "").startswith("bayes_scaling.")
+    root = Path(__file__).resolve().parents[1]
+    try:
+        path = Path(inspect.getfile(cls)).resolve()
+    except (TypeError, OSError):
+        return False
+    return root in path.parents and (getattr(cls, "__module__", None) or "").startswith("bayes_scaling.")
+
+
+def _package_law(spec) -> bool:
+    """Whether a law spec is one of the package's forms, or the package's Constrained of one."""
+    from ..laws import Constrained
+
+    if isinstance(spec, Constrained):
+        return type(spec) is Constrained and _package_class(spec.form)
+    return isinstance(spec, type) and _package_class(spec)
+
+
+def _qualname(cls) -> str | None:
+    return None if cls is None else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def warned(records) -> bool:
+    """Whether recorded warnings include one of the learning's own (not a library's deprecation notice)."""
+    return any(not issubclass(w.category, _LIBRARY_WARNINGS) for w in records)
 
 
 def cache_key(data, spec, *, fractions, flops_per_param_token, stacked_centre) -> str | None:
@@ -89,19 +120,26 @@ def cache_key(data, spec, *, fractions, flops_per_param_token, stacked_centre) -
 
     from .._version import __version__
     from ..data import data_hash
-    from ..laws import describe
+    from ..laws import describe, form_of
+    from .discrepancy import _companion
 
-    if not _package_law(spec):
+    companion = _companion(spec) if stacked_centre else None
+    if not _package_law(spec) or (companion is not None and not _package_law(companion)):
         return None
     fields = {
         "data": data_hash(data),
         "law": describe(spec),
+        "form": _qualname(form_of(spec)),
+        "companion": None if companion is None else _qualname(form_of(companion)),
         "fractions": [float(f) for f in fractions],
         "flops_per_param_token": float(flops_per_param_token),
         "stacked_centre": bool(stacked_centre),
         "package": __version__,
         "source": _source_hash(),
         "libraries": _versions(),
+        "python": platform.python_version(),
+        "x64": bool(jax.config.jax_enable_x64),
+        "disable_jit": bool(jax.config.jax_disable_jit),
         "backend": jax.default_backend(),
         "device": jax.devices()[0].device_kind,
         "machine": platform.machine(),
@@ -130,7 +168,10 @@ def from_json(d: dict):
 
     fit = None
     if d["companion_fit"] is not None:
-        fit = form_of(resolve(d["companion"]))(**{k: float(v) for k, v in d["companion_fit"].items()})
+        form = form_of(resolve(d["companion"]))
+        if not _package_class(form):  # the name now resolves to a law outside the package
+            raise ValueError(f"the companion {d['companion']!r} is not the package's own form")
+        fit = form(**{k: float(v) for k, v in d["companion_fit"].items()})
     return Discrepancy(float(d["factor"]), int(d["n_cuts"]), int(d["n_scored"]), tuple(dict(c) for c in d["cuts"]),
                        d["companion"], float(d["weight"]), fit, math.nan if d["reach"] is None else float(d["reach"]))
 
@@ -148,10 +189,10 @@ def load(key: str):
     try:
         with open(path, encoding="utf-8") as f:
             entry = json.load(f)
-        if entry.get("key") != key:
+        if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         return from_json(entry["discrepancy"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -162,14 +203,14 @@ def store(key: str, disc) -> None:
     path = _path(key)
     if path is None:
         return
-    text = json.dumps({"key": key, "discrepancy": to_json(disc)})
-
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
     try:
+        text = json.dumps({"key": key, "discrepancy": to_json(disc)}, allow_nan=False)
+
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, write)
-    except OSError:
+    except (OSError, TypeError, ValueError):  # a cache that cannot be written (or encoded) is skipped
         pass
