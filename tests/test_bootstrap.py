@@ -486,3 +486,21 @@ def test_cli_bootstrap_text_and_errors(capsys):
     assert "residual scheme" in text and "bootstrap standard error" in text
     assert cli.main(["fit", "--example", "--method", "bootstrap", "--scheme", "blocks"]) == 2
     assert "--scheme" in capsys.readouterr().err
+
+
+def test_a_replicate_whose_parameters_overflow_is_a_failed_one():
+    # Seen on a cluster bootstrap of 53 Porian runs: a replicate converged in the unconstrained
+    # coordinates at log A = 800, alpha = 66 (A / N^alpha tiny at the data), so A = inf and every
+    # prediction from it was inf, which made every predictive interval of the 100 replicates NaN.
+    from bayes_scaling.bootstrap.driver import _assemble, finite_laws
+    from bayes_scaling.bootstrap.replicates import ReplicateFits
+
+    good = [np.log(1.7), np.log(400.0), np.log(400.0), 0.34, 0.28]
+    x = np.array([good, [np.log(1.7), 800.0, np.log(400.0), 66.0, 0.28], good])
+    np.testing.assert_array_equal(finite_laws(CH, x), [True, False, True])
+    np.testing.assert_array_equal(finite_laws(CH, np.stack([x, x[::-1]])), [[True, False, True]] * 2)
+    fits = ReplicateFits(x, np.ones(3), np.ones(3, bool), np.full(3, 0.01))
+    with pytest.warns(RuntimeWarning, match=r"1 of 3 bootstrap replicates failed .* not finite"):
+        res = _assemble(CH, fits, 3, 0, scheme="rows", full=None, starts=None, n_groups=None, basins=None,
+                        n_restarted=0, timing={}, warn=True, max_steps=10)
+    assert res.n_failed == 1 and res.index.tolist() == [0, 2] and np.isfinite(np.asarray(res.law.A)).all()

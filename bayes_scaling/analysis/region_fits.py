@@ -199,6 +199,7 @@ def _chunking(R, M, S, chunk_size, n_points=0):
 
 def _fit_regions_bootstrap(data, masks, *, spec, key, replicates, loss, delta, scheme, full_fit, chunk_size):
     from ..bootstrap import SCHEMES, default_starts, model_groups
+    from ..bootstrap.driver import finite_laws
 
     if scheme not in SCHEMES:
         raise ValueError(f"unknown bootstrap scheme {scheme!r}; expected one of {SCHEMES}")
@@ -220,7 +221,7 @@ def _fit_regions_bootstrap(data, masks, *, spec, key, replicates, loss, delta, s
                               scheme=scheme, loss=loss)
         outs.append(jax.tree_util.tree_map(np.asarray, out))
     x = np.concatenate([o.x for o in outs], axis=1)[:, :R]
-    conv = np.concatenate([o.converged for o in outs], axis=1)[:, :R].astype(bool)
+    conv = np.concatenate([o.converged for o in outs], axis=1)[:, :R].astype(bool) & finite_laws(spec, x)
     sigma = np.concatenate([o.sigma for o in outs], axis=1)[:, :R]
     lo, hi = spec.plausible_bounds()
     on_bound = np.any((x <= lo) | (x >= hi), axis=-1) & conv

@@ -143,10 +143,23 @@ def _choose_starts(spec, logX, logL, w, full, starts, *, loss, delta, basin_rati
 # ----------------------------------------------------------------------------------------------
 
 
+def finite_laws(spec, x) -> np.ndarray:
+    """Whether each unconstrained optimum ``x`` (..., p) gives a law whose every parameter is finite.
+
+    A fit can converge in the unconstrained coordinates (where the objective is computed, in logs) at a
+    point whose parameters overflow: e.g. log A = 800 with alpha = 66, where A / N^alpha is tiny at the
+    data but A itself is inf, so every prediction from that law is inf or NaN. Such a replicate is a
+    failed one (dropped, counted and warned), not part of the bootstrap distribution.
+    """
+    law = spec.from_unconstrained(jnp.asarray(x))
+    leaves = [np.asarray(v) for v in jax.tree_util.tree_leaves(law)]
+    return np.logical_and.reduce([np.isfinite(v) for v in leaves])
+
+
 def _assemble(spec, fits: ReplicateFits, n, first_index, *, scheme, full, starts, n_groups, basins,
               n_restarted, timing, warn, max_steps) -> BootstrapResult:
     """Keep the converged replicates, flag bounds, warn, and build the :class:`BootstrapResult`."""
-    conv = np.asarray(fits.converged, dtype=bool)
+    conv = np.asarray(fits.converged, dtype=bool) & finite_laws(spec, fits.x)
     keep = np.flatnonzero(conv)
     x = fits.x[keep]
     lo, hi = spec.plausible_bounds()
