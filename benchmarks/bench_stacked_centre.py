@@ -150,12 +150,13 @@ def stacked_factors(train):
     return float(np.sqrt(np.mean(z2_s))), float(np.sqrt(np.mean(z2_w))), z_cuts
 
 
-def one_split(data, by, thr, method, seed, replicates):
+def one_split(data, by, thr, method, seed, replicates, scheme="rows"):
     train, _ = bt.holdout_masks(data, thr, by=by)
     test = ~train
     tr = data.subset(train)
     y = data.loss[test]
-    kw = {"replicates": replicates} if method == "bootstrap" else {"warmup": 500, "samples": 500, "chains": 4}
+    kw = ({"replicates": replicates, "scheme": scheme} if method == "bootstrap"
+          else {"warmup": 500, "samples": 500, "chains": 4})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fits = fit_regions(data, train[None], method=method, key=jax.random.key(seed), law="chinchilla", **kw)
@@ -220,13 +221,15 @@ def main():
     ap.add_argument("--replicates", type=int, default=100)
     ap.add_argument("--kaplan-noise", type=float, default=0.01, help="noise sd on log loss of the Kaplan data")
     ap.add_argument("--out", default=None, help="output name (default bench_stacked_centre_<method>)")
+    ap.add_argument("--scheme", choices=["rows", "models"], default="rows",
+                    help="the bootstrap's resampling scheme (models: whole model sizes, the cluster bootstrap)")
     args = ap.parse_args()
     groups = design_groups(args.parts, args.datasets, kaplan_noise=args.kaplan_noise)
     out = {"settings": vars(args), "groups": {}}
     for title, splits in groups:
         results, t0 = [], time.perf_counter()
         for i, (label, make, by, thr) in enumerate(splits):
-            r = one_split(make(), by, thr, args.method, i, args.replicates)
+            r = one_split(make(), by, thr, args.method, i, args.replicates, args.scheme)
             r["split"] = label
             results.append(r)
             print(f"{label}: weight {r['weight']:.2f} factor alone {r['factor_alone']:.3f} stacked "
