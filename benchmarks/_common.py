@@ -52,6 +52,21 @@ def timed(fn, *args, repeat: int = 1, **kwargs):
     return out, times
 
 
+def timed_python(argv, env, cwd=None, what=None) -> tuple[float, str]:
+    """(wall seconds, stdout) of ``python argv...`` in a fresh process; RuntimeError naming ``what`` (default
+    argv) with the end of stderr when it exits non-zero."""
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, check=False,
+                          cwd=None if cwd is None else str(cwd))
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what or argv}: exit {proc.returncode}: {proc.stderr[-2000:]}")
+    return wall, proc.stdout
+
+
 def extract_revision(revision: str, dest: Path) -> Path:
     """``git archive`` of ``revision`` of this repository, unpacked into ``dest`` (a source tree)."""
     import subprocess

@@ -22,27 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import HERE, SHARED, extract_revision, table, write_json
+from _common import HERE, SHARED, extract_revision, table, timed_python, write_json
 
 MODES = ("baseline", "compile", "on")
 
 
 def _cli(args, env, cwd=None) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bayes_scaling", *args], capture_output=True, text=True, env=env,
-                          check=False, cwd=cwd)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{args}: exit {proc.returncode}: {proc.stderr[-2000:]}")
-    return wall, proc.stdout
+    return timed_python(["-m", "bayes_scaling", *args], env, cwd=cwd, what=args)
 
 
 def main():

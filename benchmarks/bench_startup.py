@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from _common import HERE, extract_revision, table, write_json
+from _common import HERE, extract_revision, table, timed_python, write_json
 
 HEAVY = ("numpyro", "arviz", "matplotlib", "scipy")
 IMPORT = ("import sys, time, json; t = time.perf_counter(); import bayes_scaling.cli; "
@@ -37,14 +34,7 @@ FIT = ("import sys; from bayes_scaling.cli import main; "
 
 
 def _run(src: Path, code: str) -> tuple[float, str]:
-    env = {**os.environ, "PYTHONPATH": str(src)}
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          check=False, cwd=str(src))
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{src}: {proc.stderr[-2000:]}")
-    return wall, proc.stdout
+    return timed_python(["-c", code], {**os.environ, "PYTHONPATH": str(src)}, cwd=src, what=src)
 
 
 def main():
