@@ -110,6 +110,32 @@ def summarise_designs(results, designs, keys=("cov50", "cov90", "score", "abs_er
     return out
 
 
+def design_line(result, designs) -> str:
+    """``design: cov90 .. score ..`` for each design of one split's result (a progress line's tail)."""
+    return " ".join(f"{d}: cov90 {np.mean(result[d]['cov90']):.2f} score {np.mean(result[d]['score']):.4f}"
+                    for d in designs)
+
+
+def run_design_groups(groups, run_split, designs, out_name: str, settings: dict, describe,
+                      keys=("cov50", "cov90", "score", "abs_err")) -> dict:
+    """Every split of every ``(title, splits)`` group: ``run_split(i, *split)`` gives the i-th split's result
+    (per design, the per-point lists of :func:`summarise_designs`), labelled ``split[0]``; a line
+    ``label: describe(result)`` per split; the JSON ``out_name`` rewritten after each group (a long run keeps
+    what it finished). Returns ``{"settings", "groups": {title: {"summary", "splits", "wall_s"}}}``."""
+    out = {"settings": settings, "groups": {}}
+    for title, splits in groups:
+        results, t0 = [], time.perf_counter()
+        for i, split in enumerate(splits):
+            r = run_split(i, *split)
+            r["split"] = split[0]
+            results.append(r)
+            print(f"{split[0]}: {describe(r)}", flush=True)
+        out["groups"][title] = {"summary": summarise_designs(results, designs, keys), "splits": results,
+                                "wall_s": time.perf_counter() - t0}
+        write_json(out_name, out)
+    return out
+
+
 def coverage_by_side(beyond, cov50, cov90) -> dict:
     """Pooled 50% and 90% coverage of the points within and beyond the tested reach: ``{"within": {"n",
     "cov50", "cov90"}, "beyond": {...}}`` (coverages None on a side with no point)."""

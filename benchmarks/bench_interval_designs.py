@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -48,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import design_table, summarise_designs, write_json
+from _common import design_table, run_design_groups
 from compute_law import ComputeLaw
 from scipy import stats
 
@@ -329,7 +328,6 @@ def main():
     ap.add_argument("--datasets", type=int, default=12)
     ap.add_argument("--parts", nargs="+", default=["dev", "sim"])
     args = ap.parse_args()
-    out = {"settings": vars(args), "groups": {}}
     groups = []
     if "dev" in args.parts:
         groups.append(("development splits (real, not in the suite)",
@@ -341,15 +339,11 @@ def main():
             sims = [simulated(key, j) for j in range(args.datasets)]
             groups.append((f"simulated: {kind}", [(f"{kind} #{j}", lambda s=s: s[0], *s[1:])
                                                   for j, s in enumerate(sims)]))
-    for title, splits in groups:
-        results, t0 = [], time.perf_counter()
-        for i, (label, make, by, thr, law) in enumerate(splits):
-            results.append(one_split(label, make(), by, thr, args.method, seed=i, law=law,
-                                     replicates=100 if law == "chinchilla" else 30))
-            print(f"{label}: kappa {results[-1]['kappa']:.3f} tau {results[-1]['tau']:.4f}", flush=True)
-        out["groups"][title] = {"summary": summarise_designs(results, CANDIDATES, ("cov50", "cov90", "score")), "splits": results,
-                                "wall_s": time.perf_counter() - t0}
-        write_json(f"bench_interval_designs_{args.method}", out)
+    out = run_design_groups(
+        groups, lambda i, label, make, by, thr, law: one_split(label, make(), by, thr, args.method, seed=i, law=law,
+                                                               replicates=100 if law == "chinchilla" else 30),
+        CANDIDATES, f"bench_interval_designs_{args.method}", vars(args),
+        lambda r: f"kappa {r['kappa']:.3f} tau {r['tau']:.4f}", keys=("cov50", "cov90", "score"))
     print(f"\nmethod: {args.method}")
     print(design_table(out["groups"], abs_err=False))
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
 import numpy as np
-from _common import design_table, summarise_designs, write_json
+from _common import design_line, design_table, run_design_groups
 from bench_interval_designs import design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
@@ -84,19 +83,11 @@ def main():
     ap.add_argument("--replicates", type=int, default=100)
     args = ap.parse_args()
     groups = design_groups(args.parts, args.datasets, kaplan_title="simulated: Kaplan data")
-    out = {"settings": vars(args), "groups": {}}
-    for title, splits in groups:
-        results, t0 = [], time.perf_counter()
-        for i, (label, make, by, thr) in enumerate(splits):
-            r = one_split(label, make(), by, thr, args.method, i, args.replicates)
-            results.append(r)
-            print(f"{label}: weights {np.round(r['weights'], 2).tolist()} stacked kappa {r['stacked_factor']:.3f} "
-                  f"kappas {np.round(r['kappas'], 3).tolist()} "
-                  + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
-                             for d in DESIGNS), flush=True)
-        out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
-                                "wall_s": time.perf_counter() - t0}
-        write_json(f"bench_law_averaging_{args.method}", out)
+    out = run_design_groups(
+        groups, lambda i, label, make, by, thr: one_split(label, make(), by, thr, args.method, i, args.replicates),
+        DESIGNS, f"bench_law_averaging_{args.method}", vars(args),
+        lambda r: (f"weights {np.round(r['weights'], 2).tolist()} stacked kappa {r['stacked_factor']:.3f} "
+                   f"kappas {np.round(r['kappas'], 3).tolist()} " + design_line(r, DESIGNS)))
     print(f"\nmethod: {args.method}")
     print(design_table(out["groups"]))
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from functools import partial
 from pathlib import Path
@@ -44,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from numpyro.diagnostics import split_gelman_rubin
-from _common import design_table, summarise_designs, write_json
+from _common import design_line, design_table, run_design_groups
 from bench_interval_designs import design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
@@ -178,22 +177,15 @@ def main():
     ap.add_argument("--datasets", type=int, default=16)
     ap.add_argument("--out", default="bench_size_effect")
     args = ap.parse_args()
-    out = {"settings": vars(args), "groups": {}}
-    for title, splits in design_groups(args.parts, args.datasets):
-        results, t0 = [], time.perf_counter()
-        for i, (label, make, by, thr) in enumerate(splits):
-            r = one_split(make(), by, thr, i)
-            r["split"] = label
-            results.append(r)
-            print(f"{label}: tau {r['size-effect'].get('tau_median', float('nan')):.4f} sizes "
-                  f"{r['size-effect'].get('n_sizes')} known {r['size-effect'].get('known_test_sizes')}/{r['n']} div "
-                  f"{r['no-effect']['divergences']}/{r['size-effect']['divergences']} rhat "
-                  f"{r['no-effect']['max_rhat']:.3f}/{r['size-effect']['max_rhat']:.3f} "
-                  + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
-                             for d in DESIGNS), flush=True)
-        out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
-                                "wall_s": time.perf_counter() - t0}
-        write_json(args.out, out)
+    def describe(r):
+        eff, ctl = r["size-effect"], r["no-effect"]
+        return (f"tau {eff['tau_median']:.4f} sizes {eff['n_sizes']} known {eff['known_test_sizes']}/{r['n']} div "
+                f"{ctl['divergences']}/{eff['divergences']} rhat {ctl['max_rhat']:.3f}/{eff['max_rhat']:.3f} "
+                + design_line(r, DESIGNS))
+
+    out = run_design_groups(design_groups(args.parts, args.datasets),
+                            lambda i, label, make, by, thr: one_split(make(), by, thr, i),
+                            DESIGNS, args.out, vars(args), describe)
     print(design_table(out["groups"]))
 
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -63,7 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax
 import numpy as np
 from scipy import stats
-from _common import coverage_by_side, design_table, summarise_designs, write_json
+from _common import coverage_by_side, design_line, design_table, run_design_groups
 from bench_interval_designs import cut_fits, design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
@@ -225,21 +224,12 @@ def main():
                     help="the bootstrap's resampling scheme (models: whole model sizes, the cluster bootstrap)")
     args = ap.parse_args()
     groups = design_groups(args.parts, args.datasets, kaplan_noise=args.kaplan_noise)
-    out = {"settings": vars(args), "groups": {}}
-    for title, splits in groups:
-        results, t0 = [], time.perf_counter()
-        for i, (label, make, by, thr) in enumerate(splits):
-            r = one_split(make(), by, thr, args.method, i, args.replicates, args.scheme)
-            r["split"] = label
-            results.append(r)
-            print(f"{label}: weight {r['weight']:.2f} factor alone {r['factor_alone']:.3f} stacked "
-                  f"{r['factor_stacked']:.3f} (recomputed {r['factor_stacked_recomputed']}) whole-sd "
-                  f"{r['factor_whole_sd']:.3f} conformal {r['factor_conformal']} "
-                  + " ".join(f"{d}: cov90 {np.mean(r[d]['cov90']):.2f} score {np.mean(r[d]['score']):.4f}"
-                             for d in DESIGNS), flush=True)
-        out["groups"][title] = {"summary": summarise_designs(results, DESIGNS), "splits": results,
-                                "wall_s": time.perf_counter() - t0}
-        write_json(args.out or f"bench_stacked_centre_{args.method}", out)
+    out = run_design_groups(
+        groups, lambda i, label, make, by, thr: one_split(make(), by, thr, args.method, i, args.replicates, args.scheme),
+        DESIGNS, args.out or f"bench_stacked_centre_{args.method}", vars(args),
+        lambda r: (f"weight {r['weight']:.2f} factor alone {r['factor_alone']:.3f} stacked "
+                   f"{r['factor_stacked']:.3f} (recomputed {r['factor_stacked_recomputed']}) whole-sd "
+                   f"{r['factor_whole_sd']:.3f} conformal {r['factor_conformal']} " + design_line(r, DESIGNS)))
     print(f"\nmethod: {args.method}")
     print(design_table(out["groups"]))
     print("\n| data | design | held-out runs | points | pooled 50% | pooled 90% |")
