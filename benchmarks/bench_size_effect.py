@@ -21,11 +21,17 @@ otherwise) and 8 Student-t noise draws per posterior draw; the estimate is the m
 Each design then has the default's treatment: its interval is widened by the stacked factor around the
 stacked centre of its estimate (``learn_discrepancy`` of the training runs).
 
-The rule that would make it the NUTS default was written down before any run (benchmarks/RESULTS.md, "A
-ninth candidate"). Designs reported: ``exact-law`` and ``stacked-centre`` for each posterior.
+``--group budget`` gives the issue's other grouping, "runs of one budget share an offset": one offset per compute
+budget (:func:`bayes_scaling.analysis.isoflop.budget_groups` of C = 6ND, a new budget where sorted C jumps by more
+than 5%), projected to carry no level and no linear trend in log C (the budget's mean), the offset a held-out
+run's budget had in training or a new one.
 
-Usage: python benchmarks/bench_size_effect.py [--parts dev curves far chinchilla kaplan] [--datasets 16] [--out NAME]
-Writes benchmarks/out/bench_size_effect.json (or NAME.json).
+The rules that would make either the NUTS default were written down before any run (benchmarks/RESULTS.md, "A
+ninth candidate" and "A tenth candidate"). Designs reported: ``exact-law`` and ``stacked-centre`` for each posterior.
+
+Usage: python benchmarks/bench_size_effect.py [--group size|budget] [--parts dev curves far chinchilla kaplan]
+           [--datasets 16] [--out NAME]
+Writes benchmarks/out/bench_<group>_effect.json (or NAME.json).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from _common import design_line, design_table, run_design_groups
 from bench_interval_designs import design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
+from bayes_scaling.analysis.isoflop import budget_groups
 from bayes_scaling.bootstrap.groups import model_groups
 from bayes_scaling.laws import resolve
 from bayes_scaling.posterior import engine
@@ -64,7 +71,6 @@ TAU_PRIOR = dist.HalfNormal(0.1)
 CFG = engine.ChainConfig(warmup=500, samples=500, dense=True, target_accept=0.9)
 CHAINS, NOISE_DRAWS = 4, 8
 LEVELS = (0.5, 0.9)
-DESIGNS = ("no-effect exact-law", "no-effect stacked-centre", "size-effect exact-law", "size-effect stacked-centre")
 
 
 def _potential(logX, logL, groups, P, effect: bool):
@@ -109,16 +115,27 @@ def _law_log_loss(v, center, logX):
     return SPEC.from_sites(vals, center).log_loss_from_logs(*logX), vals["sigma"], vals["nu"]
 
 
-def fit_and_predict(key, train, test_N, test_D, effect: bool) -> dict:
+def run_groups(kind: str, N, D):
+    """(group id, log of the group's coordinate) per run: model sizes (log N), or compute budgets
+    (:func:`bayes_scaling.analysis.isoflop.budget_groups` of 6ND, 5% gaps; log C)."""
+    if kind == "size":
+        return model_groups(N), np.log(N)
+    C = 6.0 * N * D
+    return budget_groups(C)[0], np.log(C)
+
+
+def fit_and_predict(key, train, test_N, test_D, effect: bool, kind: str = "size") -> dict:
     """Exact-law bounds {level: (lo, hi, estimate)} at the held-out runs, and the run's diagnostics."""
     logX, logL = train.log_inputs(SPEC), jnp.log(jnp.asarray(train.loss))
-    both = model_groups(np.concatenate([train.N, test_N]))
+    both, coord = run_groups(kind, np.concatenate([train.N, test_N]), np.concatenate([train.D, test_D]))
     g_train, g_test = both[:train.n], both[train.n:]
     sizes = np.unique(g_train)
     index = {g: i for i, g in enumerate(sizes)}
     groups = jnp.asarray([index[g] for g in g_train])
     counts = np.bincount(np.asarray(groups))
-    log_sizes = np.array([np.log(train.N[np.asarray(groups) == i][0]) for i in range(len(sizes))])
+    # a size's runs share N (to 1e-4), so its first run's log N stands for it; a budget's C spread up to 5% apart
+    pick = (lambda c: c[0]) if kind == "size" else np.mean
+    log_sizes = np.array([pick(coord[:train.n][np.asarray(groups) == i]) for i in range(len(sizes))])
     P = projector(log_sizes, counts)
     draws, div, failed = _sample(key, logX, logL, groups, jnp.asarray(P), effect=effect)
     v = np.asarray(draws).reshape(-1, draws.shape[-1])
@@ -138,7 +155,7 @@ def fit_and_predict(key, train, test_N, test_D, effect: bool) -> dict:
         known = np.array([g in index for g in g_test])
         cols = np.array([index.get(g, 0) for g in g_test])
         offset = np.where(known[None], tau[:, None] * z[:, cols], tau[:, None] * rng.standard_normal((S, n)))
-        out.update(tau_median=float(np.median(tau)), n_sizes=len(sizes), known_test_sizes=int(known.sum()),
+        out.update(tau_median=float(np.median(tau)), n_groups=len(sizes), known_test_groups=int(known.sum()),
                    tau_median_by_chain=np.median(np.exp(np.asarray(draws)[..., K]), axis=1).tolist())
     centre = mu + offset
     pred = centre[:, None, :] + sigma[:, None, None] * rng.standard_t(np.repeat(nu[:, None], NOISE_DRAWS, 1)[..., None],
@@ -150,7 +167,7 @@ def fit_and_predict(key, train, test_N, test_D, effect: bool) -> dict:
     return out
 
 
-def one_split(data, by, thr, seed):
+def one_split(data, by, thr, seed, kind="size"):
     train_mask, _ = bt.holdout_masks(data, thr, by=by)
     tr, test = data.subset(train_mask), ~train_mask
     N, D, y = data.N[test], data.D[test], data.loss[test]
@@ -158,8 +175,8 @@ def one_split(data, by, thr, seed):
         warnings.simplefilter("ignore")
         stacked = learn_discrepancy(tr, "chinchilla")
     res = {"n": int(y.size), "factor_stacked": stacked.factor, "weight": stacked.weight}
-    for name, effect in (("no-effect", False), ("size-effect", True)):
-        f = fit_and_predict(jax.random.key(seed), tr, N, D, effect)
+    for name, effect in (("no-effect", False), (f"{kind}-effect", True)):
+        f = fit_and_predict(jax.random.key(seed), tr, N, D, effect, kind)
         b = f.pop("bounds")
         res[name] = f
         res[f"{name} exact-law"] = point_metrics(b, y)
@@ -175,17 +192,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", nargs="+", default=["dev", "curves", "chinchilla", "kaplan"])
     ap.add_argument("--datasets", type=int, default=16)
-    ap.add_argument("--out", default="bench_size_effect")
+    ap.add_argument("--group", choices=["size", "budget"], default="size",
+                    help="the runs that share an offset: one model size, or one compute budget (6ND within 5%%)")
+    ap.add_argument("--out", default=None, help="output name (default bench_<group>_effect)")
     args = ap.parse_args()
+    effect = f"{args.group}-effect"
+    designs = tuple(f"{e} {d}" for e in ("no-effect", effect) for d in ("exact-law", "stacked-centre"))
+
     def describe(r):
-        eff, ctl = r["size-effect"], r["no-effect"]
-        return (f"tau {eff['tau_median']:.4f} sizes {eff['n_sizes']} known {eff['known_test_sizes']}/{r['n']} div "
+        eff, ctl = r[effect], r["no-effect"]
+        return (f"tau {eff['tau_median']:.4f} groups {eff['n_groups']} known {eff['known_test_groups']}/{r['n']} div "
                 f"{ctl['divergences']}/{eff['divergences']} rhat {ctl['max_rhat']:.3f}/{eff['max_rhat']:.3f} "
-                + design_line(r, DESIGNS))
+                + design_line(r, designs))
 
     out = run_design_groups(design_groups(args.parts, args.datasets),
-                            lambda i, label, make, by, thr: one_split(make(), by, thr, i),
-                            DESIGNS, args.out, vars(args), describe)
+                            lambda i, label, make, by, thr: one_split(make(), by, thr, i, args.group),
+                            designs, args.out or f"bench_{args.group}_effect", vars(args), describe)
     print(design_table(out["groups"]))
 
 
