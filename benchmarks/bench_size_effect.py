@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from numpyro.diagnostics import split_gelman_rubin
-from _common import design_line, design_table, run_design_groups
+from _common import design_line, design_table, run_design_groups, write_json
 from bench_interval_designs import design_groups, point_metrics
 
 from bayes_scaling.analysis import backtest as bt
@@ -188,6 +188,21 @@ def one_split(data, by, thr, seed, kind="size"):
     return res
 
 
+RHAT_MAX = 1.01
+
+
+def unreliable_fits(out: dict, posteriors) -> dict:
+    """Per data group and posterior, the splits whose fit is not reliable: a failed chain, a divergence, or a
+    split R-hat above 1.01 (over the law's and noise coordinates, and log tau)."""
+    table = {}
+    for title, g in out["groups"].items():
+        for post in posteriors:
+            bad = [r["split"] for r in g["splits"]
+                   if r[post]["failed_chains"] or r[post]["divergences"] or not r[post]["max_rhat"] <= RHAT_MAX]
+            table[f"{title} | {post}"] = {"unreliable": len(bad), "of": len(g["splits"]), "splits": bad}
+    return table
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", nargs="+", default=["dev", "curves", "chinchilla", "kaplan"])
@@ -205,10 +220,20 @@ def main():
                 f"{ctl['divergences']}/{eff['divergences']} rhat {ctl['max_rhat']:.3f}/{eff['max_rhat']:.3f} "
                 + design_line(r, designs))
 
+    name = args.out or f"bench_{args.group}_effect"
     out = run_design_groups(design_groups(args.parts, args.datasets),
                             lambda i, label, make, by, thr: one_split(make(), by, thr, i, args.group),
-                            designs, args.out or f"bench_{args.group}_effect", vars(args), describe)
+                            designs, name, vars(args), describe)
     print(design_table(out["groups"]))
+    # Unconverged fits are counted in the output and the exit code, not left to the per-split lines.
+    out["unreliable_fits"] = unreliable_fits(out, ("no-effect", effect))
+    write_json(name, out)
+    print("\n| data | posterior | fits with a failed chain, a divergence or R-hat > 1.01 |\n|---|---|---|")
+    for k, v in out["unreliable_fits"].items():
+        print(f"| {k} | {v['unreliable']} of {v['of']} |")
+    if any(v["unreliable"] for v in out["unreliable_fits"].values()):
+        sys.exit("some fits did not converge (table above; splits listed in the JSON's unreliable_fits): read "
+                 "their figures with that in mind")
 
 
 if __name__ == "__main__":
