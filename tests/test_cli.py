@@ -83,6 +83,18 @@ def test_point_fit_and_typed_law_predict_stay_light():
     assert "derived quantities: a = " in proc.stdout and "Allocation exponents" in proc.stdout
 
 
+def test_typed_law_predict_does_not_load_the_optimiser():
+    # a prediction that fits nothing does not import optimistix (and the equinox under it), which were
+    # about a third of the package's import time when the fitting module imported them eagerly
+    code = ("import sys; from bayes_scaling.cli import main; "
+            f"rc = main(['predict', '--params', {HOFF_PARAMS!r}, '--compute', '1e24', '--json']); "
+            "print('OPT', sorted(m for m in sys.modules if m.split('.')[0] in ('optimistix', 'equinox'))); "
+            "sys.exit(rc)")
+    proc = _run([sys.executable, "-c", code])
+    assert proc.returncode == 0, proc.stderr
+    assert "OPT []" in proc.stdout
+
+
 def test_python_m_cli_help_exits_0():
     for mod in ("bayes_scaling.cli", "bayes_scaling"):
         proc = _run([sys.executable, "-m", mod, "--help"])

@@ -9,7 +9,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optimistix as optx
 
 from .objective import POINT_CHUNK, chunked_objective
 
@@ -69,6 +68,10 @@ FINAL_POLISH = 4
 
 
 def _run_bfgs(x0, args, fn, max_steps, rtol, atol):
+    # Imported here (traced once per compile), not at the top: optimistix and equinox are about a third
+    # of the package's import time, and `predict` with a cached discrepancy never fits.
+    import optimistix as optx
+
     solver = optx.BFGS(rtol=rtol, atol=atol)
     sol = optx.minimise(fn, solver, x0, args=args, max_steps=max_steps, throw=False)
     return sol.value, sol.result == optx.RESULTS.successful
