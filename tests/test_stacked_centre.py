@@ -172,15 +172,24 @@ def test_at_weight_zero_the_companion_is_not_fitted(monkeypatch):
     np.testing.assert_array_equal(d.centre(est, np.array([1e10, 7e10]), np.array([2e11, 1.4e12])), est)
 
 
-def test_a_single_common_cut_learns_the_factor_alone():
+def test_a_single_common_cut_learns_the_factor_alone(monkeypatch):
     # 18 runs of the example (C <= 1e19) leave one cut both forms can be refitted on: its stacking weights
     # would be fitted to the cut itself, which can only shrink the factor, so the factor alone is learned
+    from bayes_scaling.analysis.compare import label_of
+    from bayes_scaling.prediction import discrepancy as disc_mod
+
     ds = bs.example_data()
     train, _ = bt.holdout_masks(ds, 1e19)
     tr = ds.subset(train)
+    refitted = []
+    real = disc_mod._refit_errors
+    monkeypatch.setattr(disc_mod, "_refit_errors",
+                        lambda data, spec, *a, **k: refitted.append(label_of(spec)) or real(data, spec, *a, **k))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         default = learn_discrepancy(tr, "chinchilla")
+        # the fallback reuses the form's refits made for the stacked centre instead of refitting it again
+        assert refitted.count("chinchilla") == 1 and refitted.count("kaplan") == 1
         alone = learn_discrepancy(tr, "chinchilla", stacked_centre=False)
     assert alone.n_cuts >= 1
     assert default.companion is None and default.factor == alone.factor and default.n_cuts == alone.n_cuts

@@ -154,8 +154,13 @@ def _refit_errors(data, spec, masks):
     (the width factor's own refits, :func:`bayes_scaling.prediction.discrepancy._refit_errors`)."""
     from .discrepancy import _refit_errors as refits
 
-    return [None if e is None or not (np.all(np.isfinite(e[3])) and np.all(e[3] > 0)) else (e[2], e[3])
-            for e in refits(data, spec, masks)]
+    return [_as_stack_entry(e) for e in refits(data, spec, masks)]
+
+
+def _as_stack_entry(e):
+    """One cut's (r, s^2 + v) from a width-factor refit entry, or None where it failed or its
+    predictive variances are not finite and positive."""
+    return None if e is None or not (np.all(np.isfinite(e[3])) and np.all(e[3] > 0)) else (e[2], e[3])
 
 
 def learn_stacking(data, laws=AVERAGED_LAWS, *, fractions=None, flops_per_param_token: float = 6.0) -> Stacking:

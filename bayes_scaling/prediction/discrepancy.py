@@ -363,16 +363,21 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
 
 
 def _learn(data, spec, fractions, flops_per_param_token, starts, stacked_centre) -> Discrepancy:
+    masks = usable_cuts(data, spec, fractions, flops_per_param_token)
+    refits = None
     if stacked_centre:
-        disc = learn_stacked_centre(data, spec, fractions=fractions, flops_per_param_token=flops_per_param_token)
+        if masks and starts is None:  # the form's own refits serve both the stacked centre and the fallback
+            refits = _refit_errors(data, spec, masks)
+        disc = learn_stacked_centre(data, spec, fractions=fractions, flops_per_param_token=flops_per_param_token,
+                                    _own_refits=None if refits is None else (masks, refits))
         if disc is not None:
             return disc
-    masks = usable_cuts(data, spec, fractions, flops_per_param_token)
     if not masks:
         warnings.warn("discrepancy: no internal cut of the data can be refitted (too few points or model "
                       "sizes); the intervals assume the law is exact", RuntimeWarning, stacklevel=3)
         return Discrepancy(1.0)
-    refits = _refit_errors(data, spec, masks, starts)
+    if refits is None:
+        refits = _refit_errors(data, spec, masks, starts)
     errors = [e for e in refits if e is not None]
     if not errors:
         warnings.warn("discrepancy: no internal refit converged; the intervals assume the law is exact",
@@ -404,7 +409,7 @@ def _companion(spec):
 
 
 def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
-                         flops_per_param_token: float = 6.0) -> Discrepancy | None:
+                         flops_per_param_token: float = 6.0, _own_refits=None) -> Discrepancy | None:
     """The width factor around the law's estimate moved towards its companion form's extrapolation.
 
     Both forms (Chinchilla's and Kaplan's) are refitted by least squares on every internal cut that
@@ -428,11 +433,16 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
         fitted to itself, which can only shrink the factor), or the companion's whole-data fit did
         not converge (the caller then learns the factor alone). At ``w = 0`` the companion is not
         fitted (its predictions would not be used): ``companion_fit`` is None.
+
+
+    ``_own_refits`` (internal): ``(masks, refits)``, the form's own refits of :func:`usable_cuts`
+    from :func:`_refit_errors` with default starts, so that :func:`learn_discrepancy` does not refit
+    the form again when it falls back to the factor alone.
     """
     from ..analysis.compare import label_of
     from ..fitting import fit
     from ..laws import resolve
-    from .averaging import _common_cuts, _refit_errors as stack_errors, simplex_weights
+    from .averaging import _as_stack_entry as as_stack_entry, _common_cuts, _refit_errors as stack_errors, simplex_weights
 
     spec = resolve(law)
     other = _companion(spec)
@@ -442,7 +452,13 @@ def learn_stacked_centre(data, law="chinchilla", *, fractions=CUT_FRACTIONS,
     masks = _common_cuts(data, specs, fractions, flops_per_param_token)
     if not masks:
         return None
-    per_law = [stack_errors(data, sp, masks) for sp in specs]
+    if _own_refits is None:
+        own = stack_errors(data, spec, masks)
+    else:  # the common cuts are a sub-list of the form's own usable cuts, in the same order
+        own_masks, own_refits = _own_refits
+        at = {m.tobytes(): i for i, (_, m) in enumerate(own_masks)}
+        own = [as_stack_entry(own_refits[at[m.tobytes()]]) for _, m in masks]
+    per_law = [own, stack_errors(data, other, masks)]
     keep = [i for i in range(len(masks))
             if all(p[i] is not None and np.all(np.isfinite(p[i][0])) for p in per_law)]
     if len(keep) < 2:  # one cut cannot be scored with weights learned from other cuts
