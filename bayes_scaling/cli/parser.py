@@ -182,9 +182,9 @@ def _add_selection_args(p):
                         "(default: off, every row kept)")
 
 
-def _add_nuts_args(p, what: str = ""):
+def _add_nuts_args(p, what: str = "", when: str = ", used with --method nuts"):
     p.add_argument("--chains", type=positive_int, default=4,
-                   help=f"NUTS chains{what}, used with --method nuts (default %(default)s)")
+                   help=f"NUTS chains{what}{when} (default %(default)s)")
     p.add_argument("--warmup", type=positive_int, default=1000,
                    help="NUTS warmup (adaptation) draws per chain (default %(default)s)")
     p.add_argument("--samples", type=positive_int, default=1000,
@@ -310,7 +310,7 @@ def _compare_parser(sub):
                    help=f"law forms to compare, comma-separated (default {','.join(DEFAULT_COMPARE)}; "
                         f"registered: {', '.join(_law_names())})")
     _add_constraint_args(c)
-    _add_nuts_args(c, " per law")
+    _add_nuts_args(c, " per law", when="")  # compare always fits by NUTS
     c.add_argument("--likelihood", choices=["student-t", "normal"], default="student-t",
                    help="noise model of log loss of every law's NUTS fit (default %(default)s)")
     _add_seed_arg(c, "the NUTS chains")
