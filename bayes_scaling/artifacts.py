@@ -6,11 +6,13 @@ same way: the law's parameters in the ``posterior`` group with dims ``(chain, dr
 the group's attributes: package version, law, method, data hash, seed, number of points, and
 whatever the method adds (priors, likelihood, scheme).
 
-Writing is atomic (a temporary file in the same folder, then a rename), so a failed write never
-destroys the previous artifact. Reading checks what it reads and refuses a bad artifact with one line
-naming the file and the problem: a truncated or non-netCDF file, a missing posterior group, another
-package's file or a newer major version of this one, an unknown law, missing, non-finite or
-out-of-support parameters, and a median outside the law's ``plausible_bounds()``.
+Writing is atomic (a temporary file in the same folder, then a rename, or a hard link where a file
+must not be replaced), so a failed write never destroys the previous artifact. Reading checks what
+it reads and refuses a bad artifact with one line naming the file and the problem: a folder, a
+truncated or non-netCDF file, a missing posterior group, another package's file or a newer major
+version of this one, an unknown law, missing, non-finite or out-of-support parameters, a median
+outside the law's ``plausible_bounds()``, a ``law`` attribute that contradicts ``law_spec``, and
+stored data that are not finite or differ from their recorded hash.
 """
 
 from __future__ import annotations
@@ -112,7 +114,42 @@ def make_idata(law, data: Dataset | None, meta: dict, *, extra_posterior=None, s
         groups["posterior_predictive"] = posterior_predictive
     idata = az.from_dict(**groups, dims=dims, coords=coords)
     idata.posterior.attrs.update(meta)
+    if data is not None:
+        idata.posterior.attrs["stored_data_hash"] = _stored_data_hash(idata)
     return idata
+
+
+def _stored_data(idata) -> dict:
+    """The fitted data as stored: ``log_loss`` (observed_data) and ``N``, ``D``, ``U`` (constant_data)
+    as float64 arrays, those present only."""
+    out = {}
+    groups = idata.groups()
+    for group, names in (("observed_data", ("log_loss",)), ("constant_data", ("N", "D", "U"))):
+        ds = getattr(idata, group) if group in groups else None
+        for name in names:
+            if ds is not None and name in ds:
+                out[name] = np.asarray(ds[name].values, dtype=np.float64)
+    return out
+
+
+def _stored_data_hash(idata) -> str:
+    """SHA-256 of the stored data (:func:`_stored_data`, in that order, little-endian float64).
+
+    ``data_hash`` cannot check a loaded artifact: it hashes the losses, which are stored as their logs,
+    and ``exp(log(x))`` differs from ``x`` in the last bit for about one point in five."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, x in _stored_data(idata).items():
+        h.update(name.encode() + np.ascontiguousarray(x, dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def _default_mode() -> int:
+    """A new file's permissions: 0o666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _mode_for(path: str) -> int:
@@ -120,16 +157,63 @@ def _mode_for(path: str) -> int:
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
+        return _default_mode()
 
 
-def write_atomic(path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then rename it onto ``path``.
+def _create_from(tmp: str, dst: str) -> None:
+    """Give ``dst`` the contents of ``tmp`` only if no ``dst`` exists; ``FileExistsError`` otherwise.
+
+    A hard link is atomic and fails on any existing name (a dangling link included). Where the file
+    system has no hard links (FAT, some network and FUSE mounts) the fallback is an exclusive create
+    and a copy: it still never replaces a file (a rename cannot promise that, and a placeholder
+    renamed over afterwards would replace whatever another writer put there meanwhile), but a reader
+    may see a partial file while it is copied; a failed copy removes it.
+    """
+    try:
+        os.link(tmp, dst)
+        return
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here: exclusive create and copy
+        pass
+    import shutil
+
+    with open(tmp, "rb") as src, open(dst, "xb") as out:
+        try:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                if os.path.samestat(os.fstat(out.fileno()), os.stat(dst)):  # still ours
+                    os.unlink(dst)
+            raise
+
+
+def _keep(tmp: str, path: str) -> str:
+    """Keep the finished ``tmp`` next to ``path`` under a new name (``fit.new.nc``, ``fit.new-2.nc``,
+    ...) that replaces nothing; returns it."""
+    stem, ext = os.path.splitext(path)
+    for i in range(1, 1000):
+        kept = f"{stem}.new{ext}" if i == 1 else f"{stem}.new-{i}{ext}"
+        try:
+            _create_from(tmp, kept)
+            return kept
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path} appeared while it was being written and was not replaced; "
+                          f"{stem}.new{ext} to {stem}.new-999{ext} exist too, so the result was not kept")
+
+
+def write_atomic(path, write, *, overwrite: bool = True) -> None:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then move it to ``path``.
 
     A write that fails (disk full, interrupted) leaves the previous file at ``path`` intact and
-    removes the temporary file, so an artifact is never half-written or lost.
+    removes the temporary file, so an artifact is never half-written or lost. With ``overwrite``
+    the finished file is renamed onto ``path``, replacing it. Without, ``path`` is only created,
+    never replaced, even when a file appeared there while ``write`` ran (the CLI's ``--out`` without
+    ``--force`` checks before fitting, which cannot see that): the finished file is then kept beside
+    it under a new name (see :func:`_keep`) and ``FileExistsError`` says where.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -137,19 +221,29 @@ def write_atomic(path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, _mode_for(path))
+        os.chmod(tmp, _mode_for(path) if overwrite else _default_mode())
         with open(tmp, "rb+") as f:  # on disk before the rename
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            _create_from(tmp, path)
+        except FileExistsError:
+            kept = _keep(tmp, path)
+            raise FileExistsError(f"{path} appeared while it was being written and was not replaced; "
+                                  f"the result was kept as {kept}") from None
+        os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
 
 
-def save(idata, path) -> None:
-    """Write ``idata`` to netCDF (``.nc``) atomically (see :func:`write_atomic`)."""
-    write_atomic(path, lambda tmp: idata.to_netcdf(tmp))
+def save(idata, path, *, overwrite: bool = True) -> None:
+    """Write ``idata`` to netCDF (``.nc``) atomically (see :func:`write_atomic`; ``overwrite=False``
+    never replaces an existing file)."""
+    write_atomic(path, lambda tmp: idata.to_netcdf(tmp), overwrite=overwrite)
 
 
 def _major(version) -> int | None:
@@ -186,6 +280,38 @@ def check_structure(idata, source="the artifact") -> None:
             if not np.all(np.isfinite(x) & (x > 0)):
                 raise ValueError(f"{source}: {name} must be finite and > 0; it is not "
                                  f"{_count_bad(x, np.isfinite(x) & (x > 0))}")
+    _check_law_names(attrs, source)
+    _check_stored_data(idata, attrs, source)
+
+
+def _check_law_names(attrs, source) -> None:
+    """Refuse a ``law`` attribute that names another law than ``law_spec`` (the law is rebuilt from
+    ``law_spec``; ``law`` is what is printed). An unreadable or unknown ``law_spec`` is left to
+    :func:`law_spec_from_idata`."""
+    if "law" not in attrs or "law_spec" not in attrs:
+        return
+    try:
+        spec_law = describe(from_description(json.loads(attrs["law_spec"])))["law"]
+    except (TypeError, ValueError, AttributeError):
+        return
+    if attrs["law"] != spec_law:
+        raise ValueError(f"{source} is damaged: its law attribute {attrs['law']!r} contradicts its "
+                         f"law_spec, which names {spec_law!r}")
+
+
+def _check_stored_data(idata, attrs, source) -> None:
+    """Refuse stored data that no fit could have used (non-finite log losses, N, D or U, or inputs
+    that are not > 0) or, when the artifact records ``stored_data_hash``, that differ from it."""
+    for name, x in _stored_data(idata).items():
+        ok = np.isfinite(x) if name == "log_loss" else np.isfinite(x) & (x > 0)
+        if not np.all(ok):
+            what = "finite" if name == "log_loss" else "finite and > 0"
+            raise ValueError(f"{source} is damaged: its stored {name} must be {what}; it is not at "
+                             f"{int(np.sum(~ok))} of {x.size} point(s) (e.g. {float(x[~ok].flat[0]):g})")
+    recorded = attrs.get("stored_data_hash")
+    if recorded is not None and recorded != _stored_data_hash(idata):
+        raise ValueError(f"{source} is damaged: its stored data (log_loss, N, D) do not match the "
+                         "hash recorded when it was written")
 
 
 def _count_bad(x, ok) -> str:
@@ -196,14 +322,13 @@ def _count_bad(x, ok) -> str:
 def load(path):
     """Read and check an artifact written by :func:`save`; returns ``arviz.InferenceData``.
 
-    A missing file raises ``FileNotFoundError``; a file that is not netCDF (or is truncated) or that
+    A missing file raises ``FileNotFoundError``, a folder ``IsADirectoryError``; a file that is not netCDF (or is truncated) or that
     fails :func:`check_structure` raises ``ValueError`` with one line naming the file and the problem.
     The law's values are checked when it is rebuilt (:func:`law_from_idata`).
     """
     az = import_arviz()
 
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"artifact not found: {path}")
+    _check_is_file(path)
     try:
         with az.rc_context({"data.load": "eager"}):  # read it all now: errors name the file
             idata = az.from_netcdf(str(path))
@@ -237,6 +362,14 @@ class ArtifactGroups:
         raise AttributeError(name)
 
 
+def _check_is_file(path) -> None:
+    """``FileNotFoundError`` for a missing artifact, ``IsADirectoryError`` for a folder (one line each)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"artifact not found: {path}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"expected a fit artifact (.nc) file, got a directory: {path}")
+
+
 def _unreadable(path, exc) -> ValueError:
     msg = " ".join(str(exc).split()) or type(exc).__name__
     return ValueError(f"could not read {path} as a bayes_scaling netCDF artifact (damaged or truncated?): {msg}")
@@ -249,8 +382,7 @@ def load_groups(path) -> ArtifactGroups:
     groups, ``xarray.open_dataset(path, group=..., engine="h5netcdf")`` reads each, eagerly), so the
     values are the same.
     """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"artifact not found: {path}")
+    _check_is_file(path)
     try:
         import h5netcdf
         import xarray as xr

@@ -232,3 +232,104 @@ def test_degenerate_fit_is_readable_when_bounds_are_waived(tmp_path, good):
         artifacts.law_from_idata(artifacts.load(bad))
     law = artifacts.law_from_idata(artifacts.load(bad), check_bounds=False)
     assert float(law.alpha[0, 0]) == -0.5
+
+
+# ------------------------------------------------------------------------------- --out appearing during a run
+
+
+def _appears_during(cls, method, path, content=b"the user's file\n"):
+    """``cls.method`` that first creates ``path`` (another program saving there mid-run), then writes."""
+    original = getattr(cls, method)
+
+    def write(self, tmp, *args, **kwargs):
+        Path(path).write_bytes(content)
+        return original(self, tmp, *args, **kwargs)
+    return write
+
+
+def test_out_that_appears_during_the_fit_is_kept_and_so_is_the_fit(tmp_path, monkeypatch, capsys):
+    """--out is checked before fitting; a file created there while fitting is not replaced without
+    --force, and the finished fit is kept beside it (named in the one-line error), not lost."""
+    monkeypatch.chdir(tmp_path)
+    InferenceData = _az().InferenceData
+    monkeypatch.setattr(InferenceData, "to_netcdf", _appears_during(InferenceData, "to_netcdf", "race.nc"))
+    _main_one_line(capsys, ["fit", "--example", "--method", "point", "--out", "race.nc"],
+                   "race.nc appeared", "race.new.nc")
+    assert (tmp_path / "race.nc").read_bytes() == b"the user's file\n"
+    assert artifacts.law_from_idata(artifacts.load(tmp_path / "race.new.nc")).E.shape == (1, 1)
+    (tmp_path / "race.nc").unlink()  # and again: race.new.nc is taken, so not replaced either
+    _main_one_line(capsys, ["fit", "--example", "--method", "point", "--out", "race.nc"], "race.new-2.nc")
+    assert artifacts.law_from_idata(artifacts.load(tmp_path / "race.new.nc")).E.shape == (1, 1)
+    assert sorted(os.listdir(tmp_path)) == ["race.nc", "race.new-2.nc", "race.new.nc"]  # no temporary file
+
+    assert cli.main(["fit", "--example", "--method", "point", "--out", "race.nc", "--force"]) == 0  # asked
+    capsys.readouterr()
+    assert (tmp_path / "race.nc").read_bytes()[:4] == b"\x89HDF"
+
+
+def test_plot_out_that_appears_during_the_plot_is_kept(tmp_path, good, monkeypatch, capsys):
+    import matplotlib.figure
+
+    monkeypatch.chdir(tmp_path)
+    Figure = matplotlib.figure.Figure
+    monkeypatch.setattr(Figure, "savefig", _appears_during(Figure, "savefig", "p.png"))
+    _main_one_line(capsys, ["plot", str(good), "--kind", "frontier", "--out", "p.png"], "p.png appeared",
+                   "p.new.png")
+    assert (tmp_path / "p.png").read_bytes() == b"the user's file\n"
+    assert (tmp_path / "p.new.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "no-hard-links"])
+def test_write_without_overwrite_never_replaces(tmp_path, monkeypatch, links):
+    if not links:  # a file system without hard links (FAT, some network mounts): exclusive create + copy
+        def no_link(src, dst, *args, **kwargs):
+            raise OSError(errno.EPERM, "Operation not permitted", str(dst))
+        monkeypatch.setattr(os, "link", no_link)
+    path = tmp_path / "out.bin"
+    artifacts.write_atomic(path, lambda tmp: Path(tmp).write_bytes(b"first"), overwrite=False)
+    assert path.read_bytes() == b"first"
+
+    def late(tmp):
+        Path(tmp).write_bytes(b"second")
+        path.write_bytes(b"appeared")
+    with pytest.raises(FileExistsError, match="out.new.bin"):
+        artifacts.write_atomic(path, late, overwrite=False)
+    assert path.read_bytes() == b"appeared" and (tmp_path / "out.new.bin").read_bytes() == b"second"
+    assert sorted(os.listdir(tmp_path)) == ["out.bin", "out.new.bin"]
+    artifacts.write_atomic(path, lambda tmp: Path(tmp).write_bytes(b"third"))  # overwrite (the default)
+    assert path.read_bytes() == b"third"
+
+
+# ------------------------------------------------------------------------------- damaged stored data, law names
+
+
+def _set_data(group, name, index, value):
+    def edit(idata):
+        getattr(idata, group)[name][index] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_set_data("observed_data", "log_loss", 3, np.nan), "stored log_loss must be finite"),
+    (_set_data("constant_data", "N", 0, np.inf), "stored N must be finite and > 0"),
+    (_set_data("constant_data", "D", 5, -1.0), "stored D must be finite and > 0"),
+    (_set_data("observed_data", "log_loss", 3, 0.5), "do not match the hash"),
+    (_attr("law", "foo"), "law attribute 'foo' contradicts its law_spec"),
+])
+def test_load_refuses_damaged_data_and_a_contradictory_law(tmp_path, good, capsys, monkeypatch, edit, match):
+    bad = _tamper(good, tmp_path / "bad.nc", edit)
+    for load in (artifacts.load, artifacts.load_groups):
+        with pytest.raises(ValueError, match=match) as err:
+            load(bad)
+        assert str(bad) in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.chdir(tmp_path)
+    _main_one_line(capsys, ["predict", "bad.nc", "--at", "7e10,1.4e12"], "bad.nc is damaged")
+
+
+def test_predict_and_plot_refuse_a_folder_or_a_missing_file_in_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "adir").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for argv in (["predict", "adir", "--compute", "1e24"], ["plot", "adir", "--kind", "frontier", "--out", "p.png"]):
+        _main_one_line(capsys, argv, "got a directory: adir")
+    _main_one_line(capsys, ["predict", "none.nc", "--compute", "1e24"], "artifact not found: none.nc")
+    assert sorted(os.listdir(tmp_path)) == ["adir"]

@@ -60,7 +60,7 @@ def _save(args, ds, res, spec, problems) -> None:
         sample_stats={"objective": res.objective[None, :],
                       "replicate": res.index[None, :].astype(np.int64),
                       "on_bound": res.on_bound[None, :]})
-    artifacts.save(idata, args.out)
+    artifacts.save(idata, args.out, overwrite=args.force)
 
 
 def _print(args, ds, res, out, kept: int, spec) -> None:

@@ -39,7 +39,7 @@ def _save(args, ds, res, out, spec) -> None:
     meta = artifacts.metadata(ds, law=spec, method="point", seed=None, loss="huber",
                               delta=args.delta, objective=out["objective"], starts=out["starts"],
                               converged_starts=out["converged_starts"], **reliability_meta(out["problems"]))
-    artifacts.save(artifacts.make_idata(res.law, ds, meta), args.out)
+    artifacts.save(artifacts.make_idata(res.law, ds, meta), args.out, overwrite=args.force)
 
 
 def _print(args, ds, res, out, spec) -> None:

@@ -73,7 +73,7 @@ def _save(args, ds, res, problems) -> None:
 
     idata = posterior.to_inference_data(res, ds, seed=args.seed)
     idata.posterior.attrs.update(reliability_meta(problems))
-    artifacts.save(idata, args.out)
+    artifacts.save(idata, args.out, overwrite=args.force)
 
 
 def run(args, ds) -> list:

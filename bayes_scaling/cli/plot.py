@@ -108,7 +108,7 @@ def run(args) -> list:
     fig, _ = caught(plots.figure, args.kind, source, runs=runs, level=args.level, quantity=args.quantity,
                     compute=args.compute, U=args.unique_tokens,
                     flops_per_param_token=args.flops_per_param_token)
-    plots.save_figure(fig, args.out, dpi=args.dpi)
+    plots.save_figure(fig, args.out, dpi=args.dpi, overwrite=args.force)
     print(f"wrote {args.out} ({args.kind} of {args.source})")
     print_problems(problems)
     return problems

@@ -93,8 +93,9 @@ def set_title(fig, text: str) -> None:
     fig.suptitle("\n".join(lines), fontsize="medium")
 
 
-def save_figure(fig, path, *, dpi: int = 120) -> str:
-    """Write ``fig`` to ``path`` (.png, .svg or .pdf, from its extension), atomically.
+def save_figure(fig, path, *, dpi: int = 120, overwrite: bool = True) -> str:
+    """Write ``fig`` to ``path`` (.png, .svg or .pdf, from its extension), atomically (``overwrite=False``
+    never replaces an existing file; see :func:`~bayes_scaling.artifacts.write_atomic`).
 
     Raises:
         ValueError: for any other extension (naming the ones accepted).
@@ -106,5 +107,5 @@ def save_figure(fig, path, *, dpi: int = 120) -> str:
     if ext not in FORMATS:
         raise ValueError(f"cannot write a figure to {path}: expected a file name ending in "
                          f"{', '.join(FORMATS)}; got {ext or 'no extension'!r}")
-    write_atomic(path, lambda tmp: fig.savefig(tmp, format=ext[1:], dpi=dpi))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format=ext[1:], dpi=dpi), overwrite=overwrite)
     return path

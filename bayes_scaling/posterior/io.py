@@ -104,13 +104,15 @@ def from_inference_data(idata, *, law=None) -> PosteriorResult:
                            samples=samples, config=config, weights=None)
 
 
-def save(result: PosteriorResult, data: Dataset, path, *, seed=None, posterior_predictive: bool = False):
+def save(result: PosteriorResult, data: Dataset, path, *, seed=None, posterior_predictive: bool = False,
+         overwrite: bool = True):
     """Write the posterior as netCDF, atomically (see :func:`to_inference_data`,
-    :func:`bayes_scaling.artifacts.save`); returns the InferenceData."""
+    :func:`bayes_scaling.artifacts.save`; ``overwrite=False`` never replaces a file); returns the
+    InferenceData."""
     from .. import artifacts
 
     idata = to_inference_data(result, data, seed=seed, posterior_predictive=posterior_predictive)
-    artifacts.save(idata, path)
+    artifacts.save(idata, path, overwrite=overwrite)
     return idata
 
 
