@@ -419,7 +419,8 @@ def law_spec_from_idata(idata):
                          f"({attrs.get('law')!r}): {msg}") from None
 
 
-def check_law_values(cls, values: dict, source="the artifact", *, bounds: bool = True, skip=()) -> None:
+def check_law_values(cls, values: dict, source="the artifact", *, bounds: bool = True, skip=(),
+                     why: str = "the artifact is damaged or the fit degenerate") -> None:
     """Refuse a law's stored values: each must be finite, a positive parameter > 0, and (with
     ``bounds``) the median over draws of each parameter not in ``skip`` inside the law's
     ``plausible_bounds()`` (a damaged artifact or a degenerate fit). ``ValueError`` names the file."""
@@ -444,7 +445,7 @@ def check_law_values(cls, values: dict, source="the artifact", *, bounds: bool =
             f = np.exp if pos else float
             raise ValueError(f"{source}: {name} = {float(f(u)):.6g} (median over draws) lies outside the "
                              f"{cls.name} law's plausible range [{float(f(lo[i])):.6g}, "
-                             f"{float(f(hi[i])):.6g}]; the artifact is damaged or the fit degenerate")
+                             f"{float(f(hi[i])):.6g}]; {why}")
 
 
 def law_from_idata(idata, law=None, *, check_bounds: bool = True):

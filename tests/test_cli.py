@@ -179,6 +179,9 @@ def test_predict_law_chinchilla_params(capsys):
     ("E=1.69,A=406.4,B=x,alpha=0.34,beta=0.28", "--params B: expected a number"),
     ("E=1.69,A=406.4,B,alpha=0.34,beta=0.28", "got the item 'B'"),
     ("E=-1,A=406.4,B=410.7,alpha=0.34,beta=0.28", "E=-1 must be > 0"),
+    # an exponent of 0 or below is no scaling law: its allocation was all null and P(reach) nan, exit 0
+    ("E=1.69,A=406.4,B=410.7,alpha=0.34,beta=-0.28", "beta = -0.28 lies outside"),
+    ("E=1.69,A=406.4,B=410.7,alpha=0,beta=0.28", "alpha = 0 lies outside"),
 ])
 def test_params_errors_name_the_parameter(capsys, params, match):
     assert cli.main(["predict", "--params", params, "--compute", "1e22"]) == 2

@@ -50,6 +50,9 @@ def test_every_fitting_command_builds_the_constrained_spec(cmd):
     (["--fix", "E=1", "--tie", "E=A"], "E=A"),
     (["--tie", "alpha=zeta"], "'zeta'"),
     (["--fix", "E=1,A=1,B=1,alpha=0.3,beta=0.3"], "nothing to fit"),
+    # alpha = 0 made A/N^alpha a constant: E = A split arbitrarily, and the fit exited 0 as reliable
+    (["--fix", "alpha=0"], "alpha = 0 lies outside"),
+    (["--fix", "beta=-0.3"], "beta = -0.3 lies outside"),
 ])
 def test_bad_constraints_exit_2_with_one_line(argv, needle, capsys):
     rc, out, err = _run(["fit", "--example", *argv], capsys)

@@ -59,6 +59,7 @@ def parse_params(text: str, law="chinchilla"):
     """
     import jax.numpy as jnp
 
+    from ..artifacts import check_law_values
     from ..laws import form_of
 
     cls = form_of(resolve_law(law))
@@ -81,6 +82,11 @@ def parse_params(text: str, law="chinchilla"):
     if bad:
         raise CLIError(f"--params: {', '.join(f'{n}={values[n]:g}' for n in bad)} must be > 0 "
                        f"(positive parameters of the {cls.name} law)")
+    try:  # an exponent of 0 or below (or a constant beyond e^40) is no scaling law to allocate with
+        check_law_values(cls, {n: np.float64(v) for n, v in values.items()}, "--params",
+                         why="a law there has no meaningful optimum")
+    except ValueError as exc:
+        raise CLIError(str(exc).replace(" (median over draws)", "")) from None
     return cls(**{n: jnp.float64(values[n]) for n in cls.names})
 
 

@@ -20,6 +20,23 @@ import numpy as np
 __all__ = ["Constrained"]
 
 
+def _check_fixed_in_bounds(form, fixed) -> None:
+    """Refuse a fixed value outside the form's plausible box: the fit would be degenerate by
+    construction (an exponent of 0 makes a term a constant that E cannot be told apart from)."""
+    try:
+        lo, hi = form.plausible_bounds()
+    except NotImplementedError:
+        return
+    positive = form.positive_mask()
+    for k, v in fixed.items():
+        i = form.names.index(k)
+        u = np.log(v) if positive[i] else v
+        if not lo[i] <= u <= hi[i]:
+            f = np.exp if positive[i] else float
+            raise ValueError(f"fixed {k} = {v:g} lies outside the {form.name} law's plausible range "
+                             f"[{float(f(lo[i])):.6g}, {float(f(hi[i])):.6g}], where a fit is degenerate")
+
+
 class Constrained:
     """A law form with ``fixed`` parameters (name -> value) and ``tied`` ones (follower -> leader)."""
 
@@ -43,6 +60,7 @@ class Constrained:
                 raise ValueError(f"fixed {k} must be finite; got {v}")
             if form.support.get(k) == "positive" and not v > 0:
                 raise ValueError(f"fixed {k} must be > 0 (its support is positive); got {v}")
+        _check_fixed_in_bounds(form, fixed)
         for f, leader in tied.items():
             if f in fixed or leader in fixed or leader in tied or f == leader:
                 raise ValueError(f"cannot tie {f}={leader}: a tie joins two free parameters")
