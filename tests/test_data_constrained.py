@@ -332,3 +332,16 @@ def test_cli_published_fit(capsys, tmp_path):
     assert cli.main(["fit", str(path), "--law", "data-constrained", "--fix", FIX, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["objective"] == pytest.approx(PUB_OBJECTIVE, rel=0.01)
+
+
+def test_cli_predict_without_unique_tokens_names_the_flag(capsys):
+    # the budget table of a law that reads U needs the unique-token budget: the message names the
+    # command line's flag (it said "give U=", the Python keyword)
+    from bayes_scaling.cli import main
+
+    params = "E=1.869,A=482.01,B=2085.43,alpha=0.3478,beta=0.3658,R_D=15.39,R_N=5.31"
+    assert main(["predict", "--law", "data-constrained", "--params", params, "--compute", "1e22"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--unique-tokens" in err and "Traceback" not in err
+    assert main(["predict", "--law", "data-constrained", "--params", params, "--compute", "1e22",
+                 "--unique-tokens", "1e11", "--json"]) == 0

@@ -198,6 +198,7 @@ def check_regions(data: Dataset, labels: Sequence[str], masks, *, law="chinchill
     if bad:
         msg = f"{len(bad)} of {len(reasons)} regions cannot be fitted: " + "; ".join(bad)
         if on_invalid == "raise":
-            raise ValueError(msg + ". Remove these values or pass on_invalid='skip'.")
+            raise ValueError(msg + ". Remove these values (a Python caller can pass on_invalid='skip' to "
+                             "skip them)")
         warnings.warn(msg + "; they are skipped (reported as rejected).", RuntimeWarning, stacklevel=3)
     return reasons

@@ -91,8 +91,9 @@ def run(args, ds) -> list:
                     delta=args.delta, progress=progress)
     kept = int(res.x.shape[0])
     if kept < 2:
+        why = "(see the warnings above)" if kept < args.replicates else "(at least 2 are needed: raise --replicates)"
         raise ValueError(f"only {kept} of {args.replicates} bootstrap replicates converged; "
-                         "no interval can be formed (see the warnings above)")
+                         f"no interval can be formed {why}")
     out = verdict(_result(args, ds, res, spec), design + assess_bootstrap(res, spec, ds))
     if args.out:
         _save(args, ds, res, spec, out["problems"])

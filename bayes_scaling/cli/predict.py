@@ -279,6 +279,10 @@ def run(args) -> list:
     src = load_source(args)
     problems = _source_problems(args, src)
     at = [parse_at(s, type(src.law).inputs) for s in args.at]
+    if "U" in type(src.law).inputs and (args.compute or args.target_loss is not None) \
+            and getattr(args, "unique_tokens", None) is None:
+        raise CLIError(f"the {type(src.law).name} law reads unique tokens U: --compute and --target-loss need "
+                       "--unique-tokens U (the unique-token budget)")
     k = args.flops_per_param_token
     others = getattr(args, "average_with", None) or []
     if others:
