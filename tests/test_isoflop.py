@@ -115,3 +115,20 @@ def test_cli_refuses_a_bad_budget_column_in_one_line(tmp_path, simulated, capsys
         assert "\n" not in err and what in err
     assert cli.main(["isoflop", "--example", "--budget-col", "C", "--no-law-fit"]) == 2
     assert "needs a DATA file" in capsys.readouterr().err
+
+
+def test_an_unreliable_law_fit_beside_the_profiles_makes_the_result_unreliable(tmp_path, capsys):
+    # the example's design with E = 0 (a pure power law): Approach 2 is fine, but the Chinchilla fit's
+    # E sits on its plausibility bound; that exponent is reported, so the command's verdict says so
+    ex = bs.example_data()
+    law = bs.Chinchilla(E=1e-9, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    loss = np.asarray(bs.evaluate(law, ex.N, ex.D)) * np.exp(0.005 * np.random.default_rng(0).standard_normal(ex.n))
+    path = tmp_path / "no_floor.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("N", "D", "loss"), *zip(ex.N, ex.D, loss)])
+    assert cli.main(["isoflop", str(path), "--replicates", "50", "--json"]) == 3
+    out = json.loads(capsys.readouterr().out)
+    assert not out["law_fit"]["reliable"] and not out["reliable"]
+    assert any(p.startswith("Approach 3 (chinchilla fit): ") and "bound" in p for p in out["problems"])
+    assert np.isfinite(out["a"]["estimate"])
+    assert cli.main(["isoflop", str(path), "--replicates", "50", "--no-law-fit", "--json"]) == 0

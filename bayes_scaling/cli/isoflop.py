@@ -93,9 +93,12 @@ def run(args) -> list:
            "budgets": [p.as_dict() for p in res.budgets], "level": res.level, "replicates": res.replicates,
            "failed_replicates": res.failed, "window": res.window, "budget_col": args.budget_col,
            "n_points": ds.n, "data": ds.label}
+    problems = list(res.problems)
     if not args.no_law_fit:
         out["law_fit"] = _law_fit(args, ds, np.array([p.compute for p in res.budgets]))
-    out = verdict(out, res.problems)
+        # the exponents it reports beside Approach 2's are a result too: its problems count (exit 3)
+        problems += [f"Approach 3 ({args.law} fit): {p}" for p in out["law_fit"]["problems"]]
+    out = verdict(out, problems)
     if args.json:
         emit_json(out)
     else:
