@@ -179,3 +179,25 @@ def test_backtest_of_a_compute_only_law_defined_in_the_test():
         assert r["in_90"] == (r["lower_90"] <= r["loss"] <= r["upper_90"])
         assert abs(r["rel_error"]) < 0.05 and r["extrapolation_decades"] > 0
     assert b.meta["fit"]["replicates"] == 16 and b.meta["fit"]["failed"] < 16
+
+
+def _fifteen_runs(path):
+    # 5 sizes x 3 token counts of Hoffmann et al.'s law: the 12 runs with N <= 3e9 are 2.4 per parameter
+    law = bs.Chinchilla(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    N = np.repeat([1e8, 3e8, 1e9, 3e9, 1e10], 3)
+    D = N * np.tile([10.0, 20.0, 40.0], 5)
+    L = np.asarray(bs.evaluate(law, N, D)) * np.exp(0.005 * np.random.default_rng(1).standard_normal(15))
+    path.write_text("N,D,loss\n" + "".join(f"{n:.6g},{d:.6g},{x:.8f}\n" for n, d, x in zip(N, D, L)))
+    return str(path)
+
+
+def test_cli_backtest_checks_the_design_of_the_runs_it_fits(tmp_path, capsys):
+    # the whole data pass the design checks, the 12 training runs do not: fitted alone they exit 3,
+    # and a backtest that fits them must say so too (it exited 0, reliable)
+    path = _fifteen_runs(tmp_path / "fifteen.csv")
+    assert cli.main(["fit", path, "--json"]) == 0
+    capsys.readouterr()
+    assert cli.main(["backtest", path, "--holdout-above-params", "3e9", "--method", "point", "--json"]) == 3
+    out = json.loads(capsys.readouterr().out)
+    assert not out["reliable"]
+    assert [p for p in out["problems"] if p.startswith("fit on N <= 3e+09: 12 points for 5 free parameters")]

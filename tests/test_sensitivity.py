@@ -367,3 +367,15 @@ def test_fitting_choices_of_a_compute_only_law_report_its_parameters(example):
     assert t.meta["spread"]["all"] == {}
     with pytest.raises(ValueError, match="compute axis"):
         sens.fitting_choices(ds, law=ComputeLaw, objectives=(), start_grids=(), compute={"x": ds.C})
+
+
+def test_cli_sweep_checks_the_design_of_each_region_it_fits(tmp_path, capsys):
+    # a region of 12 runs for Chinchilla's 5 parameters is as unreliable in a sweep as fitted alone
+    from test_backtest import _fifteen_runs
+
+    path = _fifteen_runs(tmp_path / "fifteen.csv")
+    rc = cli.main(["sensitivity", path, "--vary", "max-params", "--values", "3e9", "1e10", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 3 and not out["reliable"]
+    bad = [p for p in out["problems"] if "12 points for 5 free parameters" in p]
+    assert len(bad) == 1 and bad[0].startswith("N <= 3e+09: ")

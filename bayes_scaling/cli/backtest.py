@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (CLIError, caught, check_factor_alone, constraint_note, constraints_json, design_problems,
+from .common import (CLIError, caught, check_factor_alone, constraint_note, constraints_json, subset_design_problems,
                      emit_json, law_spec, print_problems, seed_key, verdict)
 from .sensitivity import nuts_kwargs
 
@@ -123,14 +123,18 @@ def _span(values, fmt) -> str:
     return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
 
 
-def _problems(ds, spec, table) -> list:
-    """The data's design problems and those of each training fit (:mod:`bayes_scaling.reliability`)."""
+def _problems(ds, spec, table, k) -> list:
+    """The design problems of the data and of each step's training runs, and those of each training
+    fit (:mod:`bayes_scaling.reliability`)."""
+    from ..analysis.backtest import holdout_masks
     from ..reliability import assess_info
 
     m = table.meta
     axis = "C" if m["by"] == "compute" else "N"
     steps = m["steps"] if "steps" in m else [{"threshold": m["threshold"], **m["fit"]}]
-    out = design_problems(ds, spec)
+    out = subset_design_problems(ds, spec, [
+        (f"fit on {axis} <= {s['threshold']:.4g}",
+         holdout_masks(ds, s["threshold"], by=m["by"], flops_per_param_token=k)[0]) for s in steps])
     for s in steps:
         out += assess_info(s, f"fit on {axis} <= {s['threshold']:.4g}")
         avg = s.get("averaging") or (m.get("averaging") if "steps" not in m else None)
@@ -157,7 +161,7 @@ def run(args, ds) -> list:
             raise CLIError("give --holdout-above-compute C or --holdout-above-params N (or --rolling)")
         table, msgs = caught(bt.backtest, ds, above_compute=args.holdout_above_compute,
                              above_params=args.holdout_above_params, **common)
-    problems = _problems(ds, spec, table)
+    problems = _problems(ds, spec, table, args.flops_per_param_token)
     if args.json:
         emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs}, problems))
         return problems

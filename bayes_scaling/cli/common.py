@@ -18,7 +18,7 @@ __all__ = [
     "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
     "summarize", "format_params", "derived_note", "enable_caches", "check_factor_alone", "seed_key",
     "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json", "check_out",
-    "verdict", "print_problems", "reliability_meta", "design_problems", "EXIT_UNRELIABLE",
+    "verdict", "print_problems", "reliability_meta", "design_problems", "subset_design_problems", "EXIT_UNRELIABLE",
 ]
 
 
@@ -95,6 +95,24 @@ def design_problems(ds, spec) -> list:
     from ..reliability import check_design
 
     return check_design(ds, spec)
+
+
+def subset_design_problems(ds, spec, fits) -> list:
+    """The data's design problems, then those of each fitted subset ``(label, mask)`` that the whole
+    data's do not already say (a backtest step's training runs, a sensitivity region): a fit on 12
+    runs of a 5-parameter law is as unreliable inside a backtest as on its own. A subset that is
+    not even a dataset is skipped: the analysis refuses or reports it by name."""
+    from ..data import DataError
+
+    whole = design_problems(ds, spec)
+    out = list(whole)
+    for label, mask in fits:
+        try:
+            sub = ds.subset(mask)
+        except DataError:
+            continue
+        out += [f"{label}: {p}" for p in design_problems(sub, spec) if p not in whole]
+    return out
 
 
 def seed_key(args):

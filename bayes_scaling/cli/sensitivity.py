@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .common import (CLIError, caught, constraint_note, constraints_json, design_problems, emit_json, law_spec,
-                     print_problems, reload_data, seed_key, verdict)
+                     print_problems, reload_data, seed_key, subset_design_problems, verdict)
 
 __all__ = ["run", "CHOICE_KINDS", "law_columns", "nuts_kwargs"]
 
@@ -124,7 +124,12 @@ def _sweep(args, ds, sens, spec) -> list:
         sens.sweep, ds, args.vary, args.values, law=spec, method=args.method, budget=args.budget,
         level=args.level, key=seed_key(args), replicates=args.replicates,
         flops_per_param_token=args.flops_per_param_token, **nuts_kwargs(args))
-    problems = design_problems(ds, spec) + _table_problems(table, ["region"])
+    from ..analysis.regions import region_masks
+
+    labels, _, masks = region_masks(ds, args.vary, args.values, flops_per_param_token=args.flops_per_param_token)
+    fitted = {r["region"] for r in table.to_records() if not (isinstance(r.get("rejected"), str) and r["rejected"])}
+    problems = subset_design_problems(ds, spec, [(lab, m) for lab, m in zip(labels, masks) if lab in fitted]) \
+        + _table_problems(table, ["region"])
     if args.json:
         emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs}, problems))
         return problems
