@@ -17,8 +17,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-__all__ = ["DataError", "CSVTable", "DELIMITERS", "decode", "detect_delimiter", "read_table", "find_column",
-           "to_float", "row_number", "U_NAMES"]
+__all__ = ["DataError", "CSVTable", "DELIMITERS", "decode", "detect_delimiter", "read_table", "check_header",
+           "find_column", "to_float", "check_finite", "row_number", "U_NAMES"]
 
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 _SAMPLE_LINES = 6  # header + 5 rows decide the delimiter
@@ -146,7 +146,29 @@ def read_table(path_or_buffer) -> CSVTable:
         start = first + reader.line_num + 1
     if not rows:
         raise DataError(f"empty file: {name} has a header but no data rows")
+    check_header(header, name)
     return CSVTable(name, header, rows, np.asarray(at, dtype=np.int64), delim)
+
+
+def check_header(header: Sequence[str], name: str) -> None:
+    """Refuse a header that gives two columns one name (after stripping spaces): a table keyed by name
+    would keep only the last of them. Unnamed (empty) columns cannot be referred to and are let be.
+
+    Examples:
+        >>> check_header(["params", "tokens", "loss", "loss"], "runs.csv")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bayes_scaling.csv_io.DataError: runs.csv: the header names a column more than once: 'loss' ...
+    """
+    at: dict = {}
+    for j, h in enumerate(header, 1):
+        if h:
+            at.setdefault(h, []).append(j)
+    twice = [f"{h!r} (columns {', '.join(map(str, js[:-1]))} and {js[-1]})"
+             for h, js in at.items() if len(js) > 1]
+    if twice:
+        raise DataError(f"{name}: the header names a column more than once: {'; '.join(twice)}; give each "
+                        "column its own name")
 
 
 # ------------------------------------------------------------ columns: names and numbers
@@ -167,28 +189,66 @@ _ALIASES = {
 }
 
 
+_ROLES = {"N": ("N (parameters)", "--n-col / n_col="), "D": ("D (tokens)", "--d-col / d_col="),
+          "C": ("C (compute)", "--compute-col / compute_col="),
+          "loss": ("the loss", "--loss-col / loss_col="), "U": ("U (unique tokens)", "--u-col / u_col=")}
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
-def find_column(columns: Sequence[str], role: str, explicit: str | None) -> str | None:
+def find_column(columns: Sequence[str], role: str, explicit: str | None, usable=None) -> str | None:
+    """The column that plays ``role`` (``"N"``, ``"D"``, ``"C"``, ``"loss"``, ``"U"``), or None.
+
+    ``explicit`` (a flag's value) must be a column. Otherwise the column whose name is a recognised
+    alias; when several are, those ``usable(column)`` rejects (a text column such as a model name)
+    are set aside, and more than one left (or none) raises :class:`DataError` listing them and the
+    flag that chooses one: no column is picked over another silently.
+
+    Examples:
+        >>> find_column(["params", "tokens", "train loss", "val loss"], "loss", None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bayes_scaling.csv_io.DataError: 2 columns could be the loss: 'train loss', 'val loss'; name ...
+        >>> find_column(["N", "model", "D", "loss"], "N", None, usable=lambda c: c != "model")
+        'N'
+    """
     if explicit is not None:
         if explicit not in columns:
             raise DataError(
                 f"column {explicit!r} (given for {role}) not found; columns are {list(columns)}"
             )
         return explicit
-    for alias in _ALIASES[role]:
-        for c in columns:
-            if _norm(c) == alias:
-                return c
-    return None
+    found = [c for c in columns if _norm(c) in _ALIASES[role]]
+    if len(found) < 2:
+        return found[0] if found else None
+    kept = [c for c in found if usable is None or usable(c)]
+    if len(kept) == 1:
+        return kept[0]
+    what, flag = _ROLES[role]
+    shown = ", ".join(repr(c) for c in (kept or found))
+    raise DataError(f"{len(kept or found)} columns could be {what}: {shown}; name the one to use with {flag}")
 
 
 def row_number(row_offset, i: int) -> int:
     """The reported number of row ``i``: ``i + row_offset``, or ``row_offset[i]`` for an array of
     line numbers (a CSV's)."""
     return int(row_offset[i]) if isinstance(row_offset, np.ndarray) else int(i) + row_offset
+
+
+def check_finite(x: np.ndarray, column: str, row_offset=0, text=None, why: str = "") -> None:
+    """Refuse NaN or inf in ``x`` (the float values of ``column``), naming the first bad row and the
+    cell as the file wrote it (``text``, the raw values, when given: ``'1e400'`` rather than inf).
+    ``why`` says what read the column (a run selection)."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    value = repr(text[i].strip()) if text is not None and isinstance(text[i], str) else x[i]
+    raise DataError(f"column {column!r} must be finite{why}; {int(bad.sum())} bad rows (NaN or inf), "
+                    f"first at row {row_number(row_offset, i)} (value {value}); fix them, or drop such rows "
+                    f"with --where \"{column}!={x[i]:g}\" (where=)")
 
 
 def to_float(values, column: str, row_offset=0) -> np.ndarray:

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .csv_io import U_NAMES, DataError
+from .csv_io import U_NAMES, DataError, check_finite
 from .csv_io import find_column as _find_column
 from .csv_io import row_number as _row
 from .csv_io import to_float as _to_float
@@ -147,12 +147,8 @@ def _law_name(law) -> str:
     return law if isinstance(law, (str, tuple)) else resolve(law).name
 
 
-def _check_values(x: np.ndarray, column: str, row_offset) -> None:
-    bad = ~np.isfinite(x)
-    if bad.any():
-        idx = np.flatnonzero(bad)
-        raise DataError(f"column {column!r} must be finite; {idx.size} bad rows (NaN or inf), "
-                        f"first at row {_row(row_offset, idx[0])} (value {x[idx[0]]})")
+def _check_values(x: np.ndarray, column: str, row_offset, text=None) -> None:
+    check_finite(x, column, row_offset, text)  # text: the cells as read, so 1e400 is not shown as inf
     bad = x <= 0
     if bad.any():
         idx = np.flatnonzero(bad)
@@ -166,11 +162,12 @@ def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset=0, min_points: 
     ``row_offset`` shifts reported row numbers, or is an array giving each row's number (a CSV
     reports file lines).
     """
-    arrays = []
+    arrays, texts = [], []
     for x, name in zip((N, D, loss), names):
         a = np.asarray(x)
         if a.ndim != 1:
             raise DataError(f"{name!r} must be one-dimensional; got shape {a.shape}")
+        texts.append(a)
         if a.dtype.kind not in "fiu":
             a = _to_float(list(a), name, row_offset)
         arrays.append(a.astype(np.float64))
@@ -180,8 +177,8 @@ def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset=0, min_points: 
     n = arrays[0].shape[0]
     if n == 0:
         raise DataError("no data: 0 rows")
-    for a, name in zip(arrays, names):
-        _check_values(a, name, row_offset)
+    for a, name, text in zip(arrays, names, texts):
+        _check_values(a, name, row_offset, text)
     if n < min_points:
         raise DataError(f"need at least {min_points} points (5 free parameters + 1); got {n}")
     if np.unique(arrays[0]).size < 2:
@@ -194,7 +191,7 @@ def validate(N, D, loss, *, names=("N", "D", "loss"), row_offset=0, min_points: 
 
 def _unique_tokens(U, n: int, name: str, row_offset) -> np.ndarray:
     """The unique-tokens column checked like the others: 1-D, numeric, n rows, finite and > 0."""
-    a = np.asarray(U)
+    a = text = np.asarray(U)
     if a.ndim != 1:
         raise DataError(f"{name!r} (unique tokens) must be one-dimensional; got shape {a.shape}")
     if a.dtype.kind not in "fiu":
@@ -203,7 +200,7 @@ def _unique_tokens(U, n: int, name: str, row_offset) -> np.ndarray:
         raise DataError(f"columns must have the same length; got {n} rows of N, D and loss but "
                         f"{a.shape[0]} of {name!r} (unique tokens)")
     a = a.astype(np.float64)
-    _check_values(a, name, row_offset)
+    _check_values(a, name, row_offset, text)
     return a
 
 
@@ -254,6 +251,17 @@ def _check_range(D, N, k, names, row_offset) -> None:
                         f"{C[i]:g}; express N and D in plain counts (parameters, tokens)")
 
 
+def _check_unique_within_total(U, D, u_name, d_name, row_offset) -> None:
+    """A run sees at most its total tokens as unique tokens: U <= D (a relative 1e-9 allows the
+    rounding of a D derived from compute)."""
+    bad = U > D * (1 + 1e-9)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(f"column {u_name!r} (unique tokens U) must be <= the tokens D ({d_name!r}): a "
+                        f"run cannot see more unique tokens than it trains on; {int(bad.sum())} bad rows, "
+                        f"first at row {_row(row_offset, i)} (U = {U[i]:g}, D = {D[i]:g})")
+
+
 def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=DEFAULT_FLOPS_PER_PARAM_TOKEN,
                 label: str = "", row_offset=0, names=None, allow_duplicates: bool = False) -> Dataset:
     """Build a :class:`Dataset` from arrays: (N, D, loss), or (N, C, loss) with D = C / (k N).
@@ -261,7 +269,7 @@ def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=D
     ``U`` (optional) holds the unique training tokens of each run; ``names`` may give a fourth name
     for it in messages. Exact duplicate rows raise :class:`DataError` naming them unless
     ``allow_duplicates`` is true; values whose compute k N D (or D = C / (k N)) overflows or
-    underflows float64 are refused.
+    underflows float64 are refused, and so is a U above D.
 
     Examples:
         >>> ds = from_arrays([1e8, 2e8, 4e8, 1e8, 2e8, 4e8], C=[1e18] * 3 + [1e19] * 3,
@@ -283,6 +291,9 @@ def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=D
         D_ = S_ if D is not None else S_ / (flops_per_param_token * N_)
     _check_range(D_, N_, flops_per_param_token, names, row_offset)
     U_ = None if U is None else _unique_tokens(U, N_.shape[0], (names + ("U",))[3], row_offset)
+    if U_ is not None:
+        _check_unique_within_total(U_, D_, (names + ("U",))[3], s_name if D is not None else
+                                   f"D = {s_name} / ({flops_per_param_token:g} {n_name})", row_offset)
     ds = Dataset(N_, D_, L_, label, U_)
     if not allow_duplicates:
         _refuse_duplicates(ds, (names + ("U",))[:4] if U_ is not None else names[:3], row_offset)
@@ -291,13 +302,13 @@ def from_arrays(N, D=None, loss=None, *, C=None, U=None, flops_per_param_token=D
 
 def _columns_to_dataset(columns: Sequence[str], getter, *, n_col, d_col, compute_col, loss_col,
                         flops_per_param_token, label, row_offset, u_col=None,
-                        allow_duplicates: bool = False) -> Dataset:
-    nc = _find_column(columns, "N", n_col)
-    uc = _find_column(columns, "U", u_col)
+                        allow_duplicates: bool = False, usable=None) -> Dataset:
+    nc = _find_column(columns, "N", n_col, usable)
+    uc = _find_column(columns, "U", u_col, usable)
     U, un = (None, ()) if uc is None else (getter(uc), (uc,))
-    lc = _find_column(columns, "loss", loss_col)
-    dc = _find_column(columns, "D", d_col) if compute_col is None else None
-    cc = _find_column(columns, "C", compute_col) if (d_col is None and dc is None) else None
+    lc = _find_column(columns, "loss", loss_col, usable)
+    dc = _find_column(columns, "D", d_col, usable) if compute_col is None else None
+    cc = _find_column(columns, "C", compute_col, usable) if (d_col is None and dc is None) else None
     if nc is None:
         raise DataError(f"missing column for N (parameters); columns are {list(columns)}; "
                         "name one with --n-col / n_col")
@@ -336,12 +347,10 @@ def from_table(table, *, n_col=None, d_col=None, compute_col=None, loss_col=None
     name = selection_label(table.name or "data", steps, table.n, total) if label is None and steps else \
         (table.name if label is None else label)
 
-    def getter(col):
-        values = table.column(col)
-        return values if values.dtype.kind in "fiu" else _to_float(list(values), col, table.rows)
-
-    return _columns_to_dataset(table.header, getter, flops_per_param_token=flops_per_param_token,
-                               label=name, row_offset=table.rows, allow_duplicates=allow_duplicates, **cols)
+    # the cells as read: validate() converts them, naming the column and row of a bad one
+    return _columns_to_dataset(table.header, table.column, flops_per_param_token=flops_per_param_token,
+                               label=name, row_offset=table.rows, allow_duplicates=allow_duplicates,
+                               usable=table.holds_numbers, **cols)
 
 
 def from_csv(path_or_buffer, **kwargs) -> Dataset:

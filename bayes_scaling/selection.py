@@ -9,6 +9,8 @@ they become a :class:`~bayes_scaling.data.Dataset`, in this order:
    ``COL>=VALUE`` (all must hold). ``=`` and ``!=`` compare numbers when the column and the value are
    both numeric (``peak_lr=4e-3`` matches ``0.004``) and text otherwise, after stripping surrounding
    spaces (``label=Optimizer tuning (no decay)``); the order comparisons need a numeric column.
+   A NaN or inf in a numeric column that any step reads is refused, naming the column and row, not
+   dropped as failing a comparison; ``COL!=nan`` (or ``COL!=inf``) drops such rows explicitly.
 2. ``last_checkpoint_by=COL``: keep each run's last row by a step or token column. A *run* is the
    rows sharing the values of ``run_cols``; by default N (and U where present) and every text column
    (a model or run name, a sweep id). Two rows of one run at the same step mean the run columns merge
@@ -36,7 +38,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .csv_io import DataError, find_column, read_table, row_number
+from .csv_io import DataError, check_finite, check_header, find_column, read_table, row_number
 
 __all__ = ["Condition", "Step", "Table", "Roles", "parse_condition", "select", "filter_where",
            "keep_best_over", "keep_last_checkpoint", "roles", "describe_steps", "selection_label"]
@@ -97,6 +99,7 @@ class Table(NamedTuple):
         if hasattr(source, "columns") and hasattr(source, "to_numpy"):
             if len(source) == 0:
                 raise DataError("empty DataFrame: 0 rows")
+            check_header([str(c) for c in source.columns], "DataFrame")
             return cls.from_columns({str(c): source[c].to_numpy() for c in source.columns})
         if isinstance(source, dict):
             return cls.from_columns(source)
@@ -122,17 +125,34 @@ class Table(NamedTuple):
             raise DataError(f"unknown column {name!r}{for_}; columns are {self.header}")
         return self.columns[name]
 
-    def numeric(self, name: str, why: str = "") -> np.ndarray:
-        """The column as float64; a value that is not a number raises naming the column and row."""
+    def numeric(self, name: str, why: str = "", finite: bool = True) -> np.ndarray:
+        """The column as float64; a value that is not a number raises naming the column and row, and
+        so does NaN or inf unless ``finite`` is false (a selection never drops bad data silently)."""
         values = self.column(name, why)
         if values.dtype.kind in "fiub":
-            return values.astype(np.float64)
-        out, bad = _as_floats(values)
-        if bad is not None:
-            need = f"; {why} needs numbers" if why else ""
-            raise DataError(f"column {name!r} must be numeric{need}; row {row_number(self.rows, bad)} "
-                            f"has {values[bad]!r}")
+            out = values.astype(np.float64)
+        else:
+            out, bad = _as_floats(values)
+            if bad is not None:
+                need = f"; {why} needs numbers" if why else ""
+                raise DataError(f"column {name!r} must be numeric{need}; row {row_number(self.rows, bad)} "
+                                f"has {values[bad]!r}")
+        if finite:
+            check_finite(out, name, self.rows, values, f" ({why} reads it)" if why else "")
         return out
+
+    def holds_numbers(self, name: str) -> bool:
+        """Whether any cell of the column is a finite number (a text column of names holds none)."""
+        values = self.column(name)
+        if values.dtype.kind in "fiub":
+            return bool(np.isfinite(values.astype(np.float64)).any())
+        for v in values:
+            try:
+                if math.isfinite(float(v)):
+                    return True
+            except (TypeError, ValueError):
+                pass
+        return False
 
     def is_numeric(self, name: str) -> bool:
         values = self.column(name)
@@ -188,7 +208,11 @@ def _mask(table: Table, cond: Condition) -> np.ndarray:
         x = table.numeric(cond.column, f"--where {cond}")
         return {"<": x < number, "<=": x <= number, ">": x > number, ">=": x >= number}[cond.op]
     if number is not None and table.is_numeric(cond.column):
-        same = table.numeric(cond.column) == number
+        if math.isfinite(number):
+            same = table.numeric(cond.column, f"--where {cond}") == number
+        else:  # COL!=nan (or inf) drops such rows explicitly, counted like any condition
+            x = table.numeric(cond.column, finite=False)
+            same = np.isnan(x) if math.isnan(number) else x == number
     else:
         same = np.array([str(v).strip() == cond.value for v in values], dtype=bool)
     return same if cond.op == "=" else ~same
@@ -230,11 +254,12 @@ class Roles(NamedTuple):
 
 def roles(table: Table, *, n_col=None, d_col=None, compute_col=None, loss_col=None, u_col=None) -> Roles:
     """Which columns are N, D (or compute), U and loss, found as the data layer finds them."""
-    h = table.header
-    nc, lc, uc = find_column(h, "N", n_col), find_column(h, "loss", loss_col), find_column(h, "U", u_col)
-    dc = find_column(h, "D", d_col) if compute_col is None else None
+    h, ok = table.header, table.holds_numbers
+    nc, lc, uc = (find_column(h, "N", n_col, ok), find_column(h, "loss", loss_col, ok),
+                  find_column(h, "U", u_col, ok))
+    dc = find_column(h, "D", d_col, ok) if compute_col is None else None
     if dc is None and d_col is None:
-        dc = find_column(h, "C", compute_col)
+        dc = find_column(h, "C", compute_col, ok)
     missing = [r for r, c in (("N (parameters)", nc), ("D (tokens) or C (compute)", dc), ("loss", lc)) if c is None]
     if missing:
         raise DataError(f"missing column for {missing[0]}; columns are {h}; name it with --n-col, --d-col, "

@@ -141,6 +141,44 @@ REFUSED = [
 ]
 
 
+
+def _with_extra(header, extra):
+    """BODY with one more column ``header`` whose value on each row is ``extra(params, tokens, loss)``."""
+    return _csv([(*r, extra(*map(float, r))) for r in ROWS], header=f"{HEADER},{header}")
+
+
+def _with_cell(i, j, text, content=BODY):
+    lines = content.splitlines()
+    cells = lines[i + 1].split(",")
+    cells[j] = text
+    lines[i + 1] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+_UNIQUE = _with_cell(6, 3, "5e12", _with_extra("unique_tokens", lambda n, d, lo: d / 4))  # U > D on row 8
+_SWEEP = _csv([(*r, lr) for r in ROWS for lr in ("1e-3", "3e-3")], header=f"{HEADER},lr")
+
+# Bad inputs found by a review of the CLI: duplicate header names, several columns for one role, NaN
+# read by a run selection, unique tokens above total tokens, a cell that overflows float64.
+REFUSED += [
+    ("header-repeats-loss", _with_extra("loss", lambda n, d, lo: lo + 10), FIT,
+     ["runs.csv", "'loss' (columns 3 and 4)", "more than once"]),
+    ("header-repeats-params", BODY.replace(HEADER, "params,params,loss", 1), FIT,
+     ["'params' (columns 1 and 2)"]),
+    ("two-loss-columns",
+     _with_extra("val loss", lambda n, d, lo: lo + 0.5).replace(HEADER, "params,tokens,train loss", 1), FIT,
+     ["2 columns could be the loss", "'train loss', 'val loss'", "--loss-col"]),
+    ("two-N-columns-by-case", _with_extra("Params", lambda n, d, lo: n * 1e3), FIT,
+     ["N (parameters)", "'params', 'Params'", "--n-col"]),
+    ("nan-read-by-where", _with_cell(7, 0, "nan"), FIT + ["--where", "params>0"],
+     ["'params'", "finite", "row 9", "--where params > 0", "params!=nan"]),
+    ("nan-read-by-best-over", _with_cell(5, 2, "nan", _SWEEP), FIT + ["--best-over", "lr"],
+     ["'loss'", "finite", "row 7", "--best-over lr"]),
+    ("unique-above-total", _UNIQUE, FIT + ["--law", "data-constrained"],
+     ["'unique_tokens'", "<= the tokens D ('tokens')", "row 8", "U = 5e+12"]),
+    ("overflowing-cell", _with_cell(2, 0, "1e400"), FIT, ["'params'", "finite", "row 4", "'1e400'"]),
+]
+
 @pytest.mark.parametrize("content, command, words", [c[1:] for c in REFUSED],
                          ids=[c[0] for c in REFUSED])
 def test_refused_input_exits_2_with_one_line(tmp_path, content, command, words):
@@ -281,3 +319,53 @@ def test_api_seeds_outside_int64_are_refused():
         compare(bs.example_data(), ["chinchilla"], seed=-1)
     with pytest.raises(ValueError, match="seed"):
         artifacts.metadata(bs.example_data(), law="chinchilla", method="point", seed=2**64)
+
+
+def test_api_duplicate_header_names_are_refused_for_csv_and_dataframe():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(bs.DataError, match=r"'loss' \(columns 3 and 4\)"):
+        bs.from_csv(io.StringIO(_with_extra(" loss ", lambda n, d, lo: lo)))  # names are compared stripped
+    frame = pd.DataFrame(np.array(ROWS, dtype=float)[:, [0, 1, 2, 2]],
+                         columns=["params", "tokens", "loss", "loss"])
+    with pytest.raises(bs.DataError, match=r"DataFrame: the header names a column more than once: 'loss'"):
+        bs.from_dataframe(frame)
+
+
+def test_api_role_with_several_candidates_is_chosen_by_name_and_text_columns_are_set_aside():
+    two = _with_extra("val loss", lambda n, d, lo: lo + 0.5).replace(HEADER, "params,tokens,train loss", 1)
+    ref = bs.from_csv(io.StringIO(BODY))
+    for col, shift in (("val loss", 0.5), ("train loss", 0.0)):
+        np.testing.assert_allclose(bs.from_csv(io.StringIO(two), loss_col=col).loss, ref.loss + shift)
+    with pytest.raises(bs.DataError, match=r"--loss-col / loss_col="):
+        bs.selection.select(bs.selection.Table.read(io.StringIO(two)), best_over="params")
+    # a column of model names also matches N by name ("model") but holds no number: N is used
+    named = _csv([(f"m{i}", *r) for i, r in enumerate(ROWS)], header="model," + HEADER)
+    np.testing.assert_array_equal(bs.from_csv(io.StringIO(named)).N, ref.N)
+
+
+def test_api_nan_read_by_selection_is_refused_without_warnings_or_dropped_explicitly():
+    import warnings
+
+    sweep = _with_cell(5, 2, "nan", _SWEEP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.minimum.at over NaN warned before
+        with pytest.raises(bs.DataError, match=r"'loss' must be finite \(--best-over lr reads it\).*row 7"):
+            bs.from_csv(io.StringIO(sweep), best_over="lr")
+    steps = []
+    ds = bs.from_csv(io.StringIO(sweep), where=["loss!=nan"], best_over="lr", steps_out=steps)
+    assert [(s.kept, s.dropped) for s in steps] == [(2 * len(ROWS) - 1, 1), (len(ROWS), len(ROWS) - 1)]
+    assert ds.n == len(ROWS)
+    for cond in ("params<=1e30", "params=1e9", "params!=1e9"):  # every numeric comparison reads it
+        with pytest.raises(bs.DataError, match=r"'params' must be finite.*row 9 \(value 'nan'\)"):
+            bs.from_csv(io.StringIO(_with_cell(7, 0, "nan")), where=[cond])
+
+
+def test_api_unique_tokens_above_total_tokens_are_refused_also_from_compute():
+    N, D, L = [1e8, 2e8, 4e8, 8e8, 1e9, 2e9], [1e10] * 6, [3.0, 2.9, 2.8, 2.7, 2.6, 2.5]
+    assert bs.from_arrays(N, D, L, U=D).n == 6  # U = D: one epoch, allowed
+    with pytest.raises(bs.DataError, match=r"'U' \(unique tokens U\) must be <= .*'D'.*row 3 "):
+        bs.from_arrays(N, D, L, U=[1e10, 1e10, 1e10, 2e10, 1e9, 1e9])
+    C = [6 * n * d for n, d in zip(N, D)]
+    assert bs.from_arrays(N, C=C, loss=L, U=D).n == 6  # D = C / 6N rounds; U = D still passes
+    with pytest.raises(bs.DataError, match=r"D = C / \(6 N\).*row 0"):
+        bs.from_arrays(N, C=C, loss=L, U=[2e10] + [1e9] * 5)
