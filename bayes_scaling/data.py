@@ -30,10 +30,13 @@ from .csv_io import U_NAMES, DataError, check_finite
 from .csv_io import find_column as _find_column
 from .csv_io import row_number as _row
 from .csv_io import to_float as _to_float
+from .keys import check_key
 
 __all__ = [
     "Dataset",
     "DataError",
+    "check_dataset",
+    "check_key",
     "check_seed",
     "duplicate_rows",
     "from_arrays",
@@ -70,6 +73,15 @@ def check_seed(seed, name: str = "seed") -> int:
     if not ok:
         raise ValueError(f"{name} must be an integer in 0..2**63-1 ({MAX_SEED}); got {seed!r}")
     return int(seed)
+
+
+def check_dataset(data, name: str = "data"):
+    """``data`` if it is a :class:`Dataset`; anything else raises ``TypeError`` naming it and saying
+    how to make one (an array or a table has no validated N, D and loss)."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"{name} must be a bayes_scaling Dataset (bs.from_arrays(N, D, loss), bs.from_csv(path), "
+                        f"bs.from_dataframe(df)); got {type(data).__name__}")
+    return data
 
 
 class Dataset(NamedTuple):
@@ -451,9 +463,15 @@ def simulate(key, law, N, D, noise: float, label: str = "synthetic", *, U=None) 
     """
     from .laws import inputs_for
 
+    check_key(key)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)) \
+            or not (math.isfinite(noise) and noise >= 0):
+        raise ValueError(f"noise must be a finite number >= 0 (the sd of log loss); got {noise!r}")
     N = np.asarray(N, dtype=np.float64)
     D = np.asarray(D, dtype=np.float64)
     U = None if U is None else np.asarray(U, dtype=np.float64)
+    if N.ndim != 1 or N.shape != D.shape:
+        raise ValueError(f"N and D must be 1-D arrays of one length; got shapes {N.shape} and {D.shape}")
     inputs = inputs_for(type(law), N=N, D=D, U=U)
     log_l = law.log_loss(*(jnp.asarray(x) for x in inputs))
     eps = jax.random.normal(key, log_l.shape, dtype=jnp.float64)

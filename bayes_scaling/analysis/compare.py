@@ -38,7 +38,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..data import DataError, Dataset, check_seed
+from ..data import DataError, Dataset, check_key, check_seed
 from ..laws import Constrained, describe, resolve
 from ..tables import Table
 
@@ -236,8 +236,8 @@ def compare(data: Dataset, laws=DEFAULT_LAWS, *, key=None, seed: int = 0, chains
     """
     import jax
 
-    if key is None:
-        key = jax.random.key(check_seed(seed))
+    key_given = key is not None
+    key = check_key(key) if key_given else jax.random.key(check_seed(seed))
     entries = _entries(laws)
     check_inputs(data, entries)
     t0 = time.perf_counter()
@@ -245,5 +245,6 @@ def compare(data: Dataset, laws=DEFAULT_LAWS, *, key=None, seed: int = 0, chains
                        likelihood=likelihood, priors=priors, progress=progress)
     table = compare_results(results, data, method=method, pareto_k_max=pareto_k_max)
     table.meta["seconds"] = time.perf_counter() - t0
-    table.meta["seed"] = None if seed is None else int(seed)
+    # a key given in place of the seed: the seed was not used, so it is not recorded as if it had been
+    table.meta["seed"] = None if key_given or seed is None else int(seed)
     return table

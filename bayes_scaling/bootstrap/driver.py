@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import MIN_POINTS, Dataset
+from ..data import MIN_POINTS, Dataset, check_key
 from ..fitting import LOSSES, FitResult
 from ..fitting import fit as _fit
 from ..laws import resolve
@@ -284,6 +284,7 @@ def bootstrap(key, data: Dataset, n: int, *, law="chinchilla", scheme: str = "ro
         inference with clustered errors" (cluster bootstrap).
     """
     # 1. validate
+    check_key(key)
     spec, n, first_index, chunk_size, max_steps = _validate_arguments(
         data, n, law=law, scheme=scheme, first_index=first_index, delta=delta, loss=loss,
         chunk_size=chunk_size, max_steps=max_steps, basin_ratio=basin_ratio)

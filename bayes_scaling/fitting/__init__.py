@@ -29,7 +29,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import Dataset
+from ..data import Dataset, check_dataset
 from ..laws import resolve
 from .multistart import (
     FINAL_POLISH,
@@ -116,13 +116,20 @@ def fit(
     References:
         Hoffmann et al. 2022, sec. 3.3 and App. D.2; Besiroglu et al. 2024 (arXiv:2404.10102).
     """
+    check_dataset(data)
     spec = resolve(law)
     if starts is None:
         starts = spec.start_grid()
     starts = np.asarray(starts, dtype=np.float64)
     p = len(spec.unconstrained_names)
-    if starts.ndim != 2 or starts.shape[1] != p:
+    if starts.ndim != 2 or starts.shape[1] != p or starts.shape[0] < 1:
         raise ValueError(f"starts must have shape (S, {p}) in {spec.unconstrained_names}; got {starts.shape}")
+    if not np.all(np.isfinite(starts)):
+        raise ValueError(f"starts must be finite; {int(np.sum(~np.all(np.isfinite(starts), axis=1)))} of "
+                         f"{starts.shape[0]} are not")
+    for name, value, least in (("screen_steps", screen_steps, 0), ("polish", polish, 1), ("max_steps", max_steps, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     if not delta > 0:
@@ -130,6 +137,12 @@ def fit(
     w = np.ones_like(data.N) if weights is None else np.asarray(weights, dtype=np.float64)
     if w.shape != data.N.shape:
         raise ValueError(f"weights must have shape {data.N.shape}; got {w.shape}")
+    if not np.all(np.isfinite(w) & (w >= 0)):
+        bad = np.flatnonzero(~(np.isfinite(w) & (w >= 0)))
+        raise ValueError(f"weights must be finite and >= 0; {bad.size} bad, first at index {bad[0]} (value {w[bad[0]]})")
+    if np.count_nonzero(w) < p + 1:
+        raise ValueError(f"weights select {np.count_nonzero(w)} points; the law's {p} free parameters need at "
+                         f"least {p + 1}")
     if screen_points is not None and not (isinstance(screen_points, int) and screen_points >= 1):
         raise ValueError(f"screen_points must be an integer >= 1 or None; got {screen_points!r}")
     if not (isinstance(final_polish, int) and final_polish >= 1):

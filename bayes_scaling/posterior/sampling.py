@@ -152,6 +152,9 @@ def sample(key, data: Dataset, *, law="chinchilla", chains: int = 4, warmup: int
         >>> res.diagnostics["converged"]  # doctest: +SKIP
         True
     """
+    from ..data import check_key
+
+    check_key(key)
     spec = resolve(law)
     w = _validate(data, spec, chains, warmup, samples, likelihood, weights, geometry, backend)
     logX = data.log_inputs(spec)

@@ -14,6 +14,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
+from ..data import check_key
 from ..laws import inputs_for, sample_shape
 from ..tables import Table
 from ._core import DEFAULT_K, _check_level, _log_loss_inputs, _mapped, _per_sample, _positive
@@ -68,7 +69,11 @@ def _data_log10(data) -> dict | None:
 def _given(N, D, C, U) -> dict:
     """The query quantities that were given, validated (positive, finite) and broadcast."""
     given = {n: np.asarray(_positive(n, v)) for n, v in zip(_ORDER, (N, D, C, U)) if v is not None}
-    return dict(zip(given, np.broadcast_arrays(*given.values())))
+    try:
+        return dict(zip(given, np.broadcast_arrays(*given.values())))
+    except ValueError:
+        shapes = ", ".join(f"{n} {v.shape}" for n, v in given.items())
+        raise ValueError(f"the query's inputs must broadcast to one shape; got {shapes}") from None
 
 
 def extrapolation_decades(N=None, D=None, data=None, *, C=None, U=None,
@@ -299,8 +304,15 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     """
     level = _check_level(level)
     k = float(_positive("flops_per_param_token", flops_per_param_token))
+    if key is not None:
+        check_key(key)
+        if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+            raise ValueError(f"n_draws must be a positive integer; got {n_draws!r}")
     given = _given(N, D, C, U)
     xs = inputs_for(type(law), **given, flops_per_param_token=k)
+    if U is not None and "U" not in type(law).inputs:
+        raise ValueError(f"law {type(law).name!r} does not read unique tokens U (inputs {type(law).inputs}); "
+                         "drop U=")
     qshape = np.broadcast_shapes(*(np.shape(v) for v in given.values()))
     xs = [np.broadcast_to(np.asarray(x, dtype=np.float64), qshape) for x in xs]
     sig = _per_sample("sigma", sigma, law)

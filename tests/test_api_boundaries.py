@@ -1,0 +1,75 @@
+"""Bad input to the Python API is refused at the boundary, naming the argument (found by a review
+that called each public function with wrong types, shapes and values)."""
+
+import jax
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.prediction import predict_loss
+
+H = bs.HOFFMANN_2022
+
+
+@pytest.fixture(scope="module")
+def data():
+    return bs.example_data()
+
+
+@pytest.mark.parametrize("call", [
+    lambda d: bs.bootstrap(0, d, 8),
+    lambda d: bs.sample(0, d),
+    lambda d: bs.simulate(0, H, d.N, d.D, 0.01),
+    lambda d: predict_loss(H, 7e10, 1.4e12, sigma=0.01, key=0),
+    lambda d: bs.backtest.backtest(d, above_compute=1e21, key=3),
+])
+def test_an_int_key_is_refused_before_any_work(data, call):
+    # JAX's own error came from deep inside, and bs.bootstrap raised it only after its full-data fit
+    with pytest.raises(TypeError, match=r"key must be a JAX PRNG key, e\.g\. jax\.random\.key\(0\); got the int"):
+        call(data)
+
+
+def test_a_legacy_prng_key_is_still_a_key():
+    old = predict_loss(H, 7e10, 1.4e12, sigma=0.01, key=jax.random.PRNGKey(0), intervals="exact-law")
+    assert np.isfinite(float(old["predictive_upper"]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(weights=-np.ones(81)), "weights must be finite and >= 0; 81 bad"),
+    (dict(weights=np.full(81, np.nan)), "weights must be finite and >= 0"),
+    (dict(weights=np.zeros(81)), "weights select 0 points"),
+    (dict(starts=np.full((4, 5), np.nan)), "starts must be finite; 4 of 4"),
+    (dict(polish=0), "polish must be an integer >= 1"),
+    (dict(screen_steps=-1), "screen_steps must be an integer >= 0"),
+])
+def test_fit_refuses_bad_settings(data, kwargs, match):
+    # negative weights gave converged=True with objective -2.8e44; NaN starts an all-NaN law with a warning
+    with pytest.raises(ValueError, match=match):
+        bs.fit(data, **kwargs)
+
+
+def test_fit_refuses_what_is_not_a_dataset(data):
+    with pytest.raises(TypeError, match="data must be a bayes_scaling Dataset .* got list"):
+        bs.fit([data.N, data.D, data.loss])
+
+
+@pytest.mark.parametrize("noise, N_len, match", [
+    (-0.01, 81, "noise must be a finite number >= 0"),
+    (float("nan"), 81, "noise must be a finite number >= 0"),
+    ("0.01", 81, "noise must be a finite number >= 0"),
+    (0.01, 79, r"N and D must be 1-D arrays of one length; got shapes \(79,\) and \(81,\)"),
+])
+def test_simulate_refuses_bad_noise_and_designs(data, noise, N_len, match):
+    with pytest.raises(ValueError, match=match):
+        bs.simulate(jax.random.key(0), H, data.N[:N_len], data.D, noise)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(N=[7e10, 1e11, 2e11], D=[1.4e12, 2e12]), r"must broadcast to one shape; got N \(3,\), D \(2,\)"),
+    (dict(N=7e10, D=1.4e12, U=1e11), "does not read unique tokens U"),
+    (dict(N=7e10, D=1.4e12, sigma=0.01, key=jax.random.key(0), n_draws=0), "n_draws must be a positive integer"),
+])
+def test_predict_loss_names_the_bad_query(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        predict_loss(H, **kwargs)
+
