@@ -250,12 +250,14 @@ def assess_bootstrap(res, spec, data=None) -> list[str]:
 
 
 def _diagnostic_problems(d: dict) -> list[str]:
-    from .posterior.diagnostics import ESS_MIN, RHAT_MAX
+    from .posterior.diagnostics import ESS_MIN, ONE_CHAIN, RHAT_MAX
 
     out = []
     rhat = d.get("max_rhat")
     if rhat is not None and not (isinstance(rhat, float) and math.isnan(rhat)) and rhat > RHAT_MAX:
         out.append(f"NUTS: max R-hat {rhat:.4f} > {RHAT_MAX}")
+    if "max_rhat" in d and (rhat is None or (isinstance(rhat, float) and math.isnan(rhat))):
+        out.append(f"NUTS: {ONE_CHAIN}")
     for key, what in (("min_ess_bulk", "bulk"), ("min_ess_tail", "tail")):
         v = d.get(key)
         if v is not None and not v >= ESS_MIN:

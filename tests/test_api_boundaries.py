@@ -7,6 +7,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.prediction import predict_loss
+from bayes_scaling.reliability import assess_info
 
 H = bs.HOFFMANN_2022
 
@@ -73,3 +74,11 @@ def test_predict_loss_names_the_bad_query(kwargs, match):
     with pytest.raises(ValueError, match=match):
         predict_loss(H, **kwargs)
 
+
+def test_one_nuts_chain_is_not_called_converged(data):
+    # R-hat needs two chains; with one it was skipped and the fit reported reliable with max_rhat null
+    with pytest.warns(bs.posterior.diagnostics.ConvergenceWarning, match="one chain"):
+        post = bs.sample(jax.random.key(0), data, chains=1, warmup=100, samples=100)
+    assert not post.diagnostics["converged"]
+    problems = assess_info(post.diagnostics)
+    assert "NUTS: R-hat cannot be assessed from one chain (run at least 2)" in problems

@@ -242,7 +242,8 @@ def diagnose(law, sigma, nu, sample_stats, *, spec=None, max_tree_depth: int = 1
     min_tail = worst("ess_tail", min)
     divergences = int(np.sum(sample_stats["diverging"]))
     hits = int(np.sum(np.asarray(sample_stats["tree_depth"]) >= max_tree_depth))
-    rhat_ok = (max_rhat <= RHAT_MAX) if n_chains > 1 else True
+    # one chain cannot show chains that disagree (a second mode, a stuck chain): not assessed, not passed
+    rhat_ok = (max_rhat <= RHAT_MAX) if n_chains > 1 else False
     converged = bool(rhat_ok and min_bulk >= ESS_MIN and min_tail >= ESS_MIN and divergences == 0)
     return {
         "max_rhat": max_rhat,
@@ -255,11 +256,16 @@ def diagnose(law, sigma, nu, sample_stats, *, spec=None, max_tree_depth: int = 1
     }
 
 
+ONE_CHAIN = "R-hat cannot be assessed from one chain (run at least 2)"
+
+
 def warn_if_unconverged(diag: dict, stacklevel: int = 2) -> None:
     """Warn (:class:`ConvergenceWarning`) about each failing diagnostic; silent when all pass."""
     problems = []
     if not (diag["max_rhat"] <= RHAT_MAX) and not math.isnan(diag["max_rhat"]):
         problems.append(f"max R-hat {diag['max_rhat']:.4f} > {RHAT_MAX}")
+    if math.isnan(diag["max_rhat"]):
+        problems.append(ONE_CHAIN)
     if diag["min_ess_bulk"] < ESS_MIN or diag["min_ess_tail"] < ESS_MIN:
         problems.append(f"min ESS bulk {diag['min_ess_bulk']:.0f} / tail {diag['min_ess_tail']:.0f} "
                         f"< {ESS_MIN}")
