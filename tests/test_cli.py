@@ -238,3 +238,10 @@ def test_json_output_is_strict(capsys):
     text = capsys.readouterr().out
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text)["loss"][0]["lower"] is None
+
+
+def test_drop_top_loss_is_part_of_the_recorded_data_label(capsys):
+    # the label goes into artifacts and JSON: it said the where-step's 236 rows beside n_points 231
+    assert cli.main(["fit", "--example", "--drop-top-loss", "3", "--json"]) == 0
+    out = _json(capsys)
+    assert out["n_points"] == 78 and out["data"].endswith("(drop the 3 highest-loss rows: 78 of 81)")

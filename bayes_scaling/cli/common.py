@@ -372,7 +372,10 @@ def load_data(args, quiet: bool = False, table_out: list | None = None):
             raise CLIError(f"--drop-top-loss {k} would drop all {ds.n} rows")
         keep = np.argsort(np.argsort(-ds.loss, kind="stable"), kind="stable") >= k
         steps.append(Step(f"drop the {k} highest-loss rows (--drop-top-loss)", ds.n - k, k))
-        ds = ds.subset(keep)
+        # the label (recorded in artifacts and JSON) says every step that made the data, this one too
+        label = selection_label(table.name, steps, ds.n - k, total) if table is not None else \
+            f"{ds.label} (drop the {k} highest-loss rows: {ds.n - k} of {ds.n})"
+        ds = ds.subset(keep)._replace(label=label)
         table = None if table is None else table.take(np.flatnonzero(keep))
         if not quiet:
             print(f"bayes-scaling: dropped {k} highest-loss rows (--drop-top-loss); {ds.n} remain",
