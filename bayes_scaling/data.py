@@ -30,13 +30,11 @@ from .csv_io import U_NAMES, DataError, check_finite
 from .csv_io import find_column as _find_column
 from .csv_io import row_number as _row
 from .csv_io import to_float as _to_float
-from .keys import check_key
+from .checks import check_key
 
 __all__ = [
     "Dataset",
     "DataError",
-    "check_dataset",
-    "check_key",
     "check_seed",
     "duplicate_rows",
     "from_arrays",
@@ -73,15 +71,6 @@ def check_seed(seed, name: str = "seed") -> int:
     if not ok:
         raise ValueError(f"{name} must be an integer in 0..2**63-1 ({MAX_SEED}); got {seed!r}")
     return int(seed)
-
-
-def check_dataset(data, name: str = "data"):
-    """``data`` if it is a :class:`Dataset`; anything else raises ``TypeError`` naming it and saying
-    how to make one (an array or a table has no validated N, D and loss)."""
-    if not isinstance(data, Dataset):
-        raise TypeError(f"{name} must be a bayes_scaling Dataset (bs.from_arrays(N, D, loss), bs.from_csv(path), "
-                        f"bs.from_dataframe(df)); got {type(data).__name__}")
-    return data
 
 
 class Dataset(NamedTuple):
@@ -380,6 +369,9 @@ def from_csv(path_or_buffer, **kwargs) -> Dataset:
     """
     from .selection import Table
 
+    if isinstance(path_or_buffer, (int, np.integer)) and not isinstance(path_or_buffer, bool):
+        # open() would take it as a file descriptor, read it and close the caller's file
+        raise TypeError(f"from_csv needs a path or a text buffer; got the int {path_or_buffer}")
     return from_table(Table.read(path_or_buffer), **kwargs)
 
 

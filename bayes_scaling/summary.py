@@ -78,6 +78,9 @@ def summarize_law(law, level: float = DEFAULT_LEVEL, include_derived: bool = Fal
         >>> out["E"], out["beta"]
         ({'estimate': 1.8, 'fixed': True}, {'estimate': 0.3, 'tied_to': 'alpha'})
     """
+    from .laws import check_law_value
+
+    check_law_value(law)
     point = sample_shape(law) == ()
     fixed, tied = constraints_of(spec)
     out = {}

@@ -82,3 +82,40 @@ def test_one_nuts_chain_is_not_called_converged(data):
     assert not post.diagnostics["converged"]
     problems = assess_info(post.diagnostics)
     assert "NUTS: R-hat cannot be assessed from one chain (run at least 2)" in problems
+
+
+def test_a_fit_result_or_a_name_where_a_law_value_belongs_is_refused(data):
+    from bayes_scaling.prediction import allocate
+
+    res = bs.fit(data)
+    with pytest.raises(TypeError, match=r"law must be a law value .* got FitResult; pass its \.law"):
+        allocate(res, 1e22)
+    with pytest.raises(TypeError, match="got FitResult; pass its .law"):
+        bs.summarize_law(res)
+    with pytest.raises(TypeError, match="a name is a spec, not a value"):
+        predict_loss("chinchilla", 7e10, 1.4e12)
+    assert np.isfinite(float(allocate(res.law, 1e22).N_opt))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda d: bs.backtest.backtest([d.N, d.D, d.loss], above_compute=1e21, method="point"), TypeError,
+     "data must be a bayes_scaling Dataset"),
+    (lambda d: bs.prediction.learn_discrepancy(list(d.loss)), TypeError, "data must be a bayes_scaling Dataset"),
+    (lambda d: bs.analysis.isoflop.isoflop([1, 2]), TypeError, "data must be a bayes_scaling Dataset"),
+    # a negative k gave another factor (1.127 for 1.309) silently, and NaN results in isoflop
+    (lambda d: bs.prediction.learn_discrepancy(d, flops_per_param_token=-6), ValueError,
+     "flops_per_param_token must be a finite number > 0"),
+    (lambda d: bs.backtest.backtest(d, above_compute=1e21, method="point", flops_per_param_token=-6), ValueError,
+     "flops_per_param_token must be a finite number > 0"),
+    (lambda d: bs.analysis.isoflop.isoflop(d, flops_per_param_token=0), ValueError,
+     "flops_per_param_token must be a finite number > 0"),
+    (lambda d: bs.analysis.isoflop.isoflop(d, replicates=0), ValueError, "replicates must be an integer >= 2"),
+    (lambda d: bs.prediction.learn_discrepancy(d, fractions=(0.0, 1.5)), ValueError, r"fractions must be numbers in \(0, 1\)"),
+    (lambda d: bs.sample(jax.random.key(0), d, target_accept=1.5), ValueError, r"target_accept must be a number in \(0, 1\)"),
+    (lambda d: bs.sample(jax.random.key(0), d, max_tree_depth=0), ValueError, "max_tree_depth must be an integer >= 1"),
+    (lambda d: bs.sample(jax.random.key(0), d, chains=True), ValueError, "chains must be an integer >= 1"),
+    (lambda d: bs.from_csv(5), TypeError, "from_csv needs a path or a text buffer; got the int 5"),
+])
+def test_analysis_settings_are_checked_where_they_enter(data, call, error, match):
+    with pytest.raises(error, match=match):
+        call(data)

@@ -147,6 +147,7 @@ def backtest(data: Dataset, *, above_compute: float | None = None, above_params:
         >>> t.meta["n_holdout"]  # doctest: +SKIP
         9
     """
+    _check_data_and_k(data, flops_per_param_token)
     if (above_compute is None) == (above_params is None):
         raise ValueError("give exactly one of above_compute (C threshold) and above_params (N threshold)")
     by, thr = ("compute", above_compute) if above_compute is not None else ("params", above_params)
@@ -179,6 +180,7 @@ def rolling_backtest(data: Dataset, *, by: str = "compute", thresholds: Sequence
         law's free parameters + 1, or one model size for a law of N) or that hold out nothing are
         listed in ``skipped`` with a warning.
     """
+    _check_data_and_k(data, flops_per_param_token)
     if horizon not in ("all", "next"):
         raise ValueError(f"horizon must be 'all' or 'next'; got {horizon!r}")
     thr = default_thresholds(data, by=by, flops_per_param_token=flops_per_param_token) \
@@ -213,6 +215,13 @@ def _screen(data, thresholds, labels, train, test, *, by, k, rolling, spec):
         raise ValueError("no threshold leaves a fittable training set and a non-empty hold-out set: "
                          + "; ".join(s["reason"] for s in skipped))
     return ok, skipped
+
+
+def _check_data_and_k(data, k) -> None:
+    from ..checks import check_dataset, check_k
+
+    check_dataset(data)
+    check_k(k)
 
 
 def _run(data, thresholds, uppers, *, by, method, spec, key, replicates, flops_per_param_token, rolling,

@@ -38,7 +38,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..data import DataError, Dataset, check_key, check_seed
+from ..checks import check_key
+from ..data import DataError, Dataset, check_seed
 from ..laws import Constrained, describe, resolve
 from ..tables import Table
 

@@ -31,10 +31,12 @@ References:
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 
+from ..checks import check_dataset, check_k
 from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, DEFAULT_LEVEL, DataError, check_seed
 
 __all__ = ["Profile", "IsoflopResult", "budget_groups", "profile_minima", "power_law", "isoflop"]
@@ -221,7 +223,13 @@ def isoflop(data, budgets=None, *, seed: int = 0, replicates: int = 1000, level:
         >>> round(res.a["estimate"], 2), len(res.budgets)   # beta / (alpha + beta) = 0.45
         (0.45, 9)
     """
+    check_dataset(data)
     seed = check_seed(seed)
+    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 2:
+        raise ValueError(f"replicates must be an integer >= 2 (an interval needs two); got {replicates!r}")
+    check_k(flops_per_param_token)
+    if not (isinstance(tol, (int, float, np.floating)) and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a finite number > 0; got {tol!r}")
     if not (isinstance(window, (int, np.integer)) and window >= 1):
         raise ValueError(f"window must be an integer >= 1; got {window!r}")
     if not 0 < level < 1:

@@ -264,7 +264,7 @@ def _fit_regions_nuts(data, masks, *, spec, key, chains, warmup, samples, likeli
 
 
 def _require_key(key, method):
-    from ..data import check_key
+    from ..checks import check_key
 
     if key is None:
         raise ValueError(f"method={method!r} needs a PRNG key: pass key=jax.random.key(seed)")

@@ -10,7 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import MIN_POINTS, Dataset, check_key
+from ..checks import check_key
+from ..data import MIN_POINTS, Dataset
 from ..fitting import LOSSES, FitResult
 from ..fitting import fit as _fit
 from ..laws import resolve

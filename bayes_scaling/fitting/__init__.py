@@ -29,7 +29,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import Dataset, check_dataset
+from ..checks import check_dataset
+from ..data import Dataset
 from ..laws import resolve
 from .multistart import (
     FINAL_POLISH,

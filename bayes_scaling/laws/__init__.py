@@ -30,6 +30,7 @@ from .kaplan import KAPLAN_2020, Kaplan
 
 __all__ = [
     "Law",
+    "check_law_value",
     "Chinchilla",
     "ComputeOnly",
     "Constrained",
@@ -129,6 +130,18 @@ def vmap_law(fn: Callable, law, *args):
     flat = jax.tree_util.tree_map(lambda x: jnp.reshape(x, (-1,)), law)
     out = jax.vmap(lambda l: fn(l, *args))(flat)
     return jax.tree_util.tree_map(lambda o: jnp.reshape(o, shape + o.shape[1:]), out)
+
+
+def check_law_value(law, name: str = "law"):
+    """``law`` if it is a law value (a :class:`Law` instance such as a fit's ``.law``); a fit result,
+    a name or anything else raises ``TypeError`` saying what to pass instead."""
+    if isinstance(law, Law):
+        return law
+    hint = f"; pass its .{name}" if isinstance(getattr(law, "law", None), Law) else ""
+    if isinstance(law, str):
+        hint = " (a name is a spec, not a value: give the parameters, e.g. bs.Chinchilla(E=..., ...))"
+    raise TypeError(f"{name} must be a law value such as bs.HOFFMANN_2022 or a fit's .law; got "
+                    f"{type(law).__name__}{hint}")
 
 
 def inputs_for(spec, *, N=None, D=None, C=None, U=None, flops_per_param_token: float = 6.0):

@@ -94,7 +94,7 @@ def _validate(data, spec, chains, warmup, samples, likelihood, weights, geometry
             f"data must be a bayes_scaling Dataset (see bayes_scaling.load); got {type(data).__name__}")
     check_likelihood(likelihood)
     for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 0), ("samples", samples, 1)):
-        if not isinstance(v, (int, np.integer)) or v < lo:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
     if geometry not in ("level", "centred"):
         raise ValueError(f"geometry must be 'level' or 'centred'; got {geometry!r}")
@@ -152,9 +152,13 @@ def sample(key, data: Dataset, *, law="chinchilla", chains: int = 4, warmup: int
         >>> res.diagnostics["converged"]  # doctest: +SKIP
         True
     """
-    from ..data import check_key
+    from ..checks import check_key
 
     check_key(key)
+    if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, (int, np.integer)) or max_tree_depth < 1:
+        raise ValueError(f"max_tree_depth must be an integer >= 1; got {max_tree_depth!r}")
+    if not (isinstance(target_accept, (int, float, np.floating)) and 0 < target_accept < 1):
+        raise ValueError(f"target_accept must be a number in (0, 1); got {target_accept!r}")
     spec = resolve(law)
     w = _validate(data, spec, chains, warmup, samples, likelihood, weights, geometry, backend)
     logX = data.log_inputs(spec)

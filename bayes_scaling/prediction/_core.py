@@ -77,7 +77,9 @@ def _hook(law, name: str):
 
 def _require_ND(law, what: str) -> tuple[str, ...]:
     """The law's inputs, checked to include N and D (else a ValueError naming the law)."""
-    inputs = tuple(type(law).inputs)
+    from ..laws import check_law_value
+
+    inputs = tuple(type(check_law_value(law)).inputs)
     if "N" not in inputs or "D" not in inputs:
         raise ValueError(
             f"{what} needs a law whose inputs include N and D (it trades parameters against tokens "

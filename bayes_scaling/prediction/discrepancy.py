@@ -337,9 +337,15 @@ def learn_discrepancy(data, law="chinchilla", *, fractions=CUT_FRACTIONS, flops_
     Returns:
         A :class:`Discrepancy`.
     """
+    from ..checks import check_dataset, check_k
     from ..laws import resolve
     from . import discrepancy_cache as cache
 
+    check_dataset(data)
+    fractions = tuple(fractions)
+    if not fractions or not all(isinstance(f, (int, float, np.floating)) and 0 < f < 1 for f in fractions):
+        raise ValueError(f"fractions must be numbers in (0, 1) (the share of the runs each cut keeps); got {fractions!r}")
+    check_k(flops_per_param_token)
     spec = resolve(law)
     key = None
     if cache.cache_dir() is not None and starts is None:

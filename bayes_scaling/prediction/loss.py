@@ -14,8 +14,8 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from ..data import check_key
-from ..laws import inputs_for, sample_shape
+from ..checks import check_key
+from ..laws import check_law_value, inputs_for, sample_shape
 from ..tables import Table
 from ._core import DEFAULT_K, _check_level, _log_loss_inputs, _mapped, _per_sample, _positive
 from .predictive import _predictive_interval
@@ -302,6 +302,7 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
         >>> round(float(t["estimate"]), 4)
         1.9366
     """
+    check_law_value(law)
     level = _check_level(level)
     k = float(_positive("flops_per_param_token", flops_per_param_token))
     if key is not None:
