@@ -134,6 +134,8 @@ def test_cli_backtest_json(capsys):
     # the default intervals carry the law discrepancy, and the output says so
     assert d["intervals"] == "discrepancy" and d["discrepancy"]["n_cuts"] > 0
     assert set(d["exact_law_coverage"]) == {"0.5", "0.9"} and d["fit"]["pooled"] is True
+    # a saved result can be traced back to its seed and data
+    assert d["seed"] == 0 and d["data_hash"] == bs.data_hash(bs.example_data())
     rc = cli.main(["backtest", "--example", "--holdout-above-compute", "2e21", "--method", "point", "--json"])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["coverage"] is None

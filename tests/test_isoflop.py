@@ -74,6 +74,7 @@ def test_cli_json_carries_budgets_and_the_law_fits_a(capsys):
     assert cli.main(["isoflop", "--example", "--replicates", "100", "--json"]) in (0, 3)
     out = json.loads(capsys.readouterr().out)
     assert {"a", "b", "budgets", "law_fit", "reliable", "problems"} <= set(out)
+    assert out["seed"] == 0 and out["data_hash"] == bs.data_hash(bs.example_data())
     assert {"compute", "N_opt", "D_opt", "bracketed", "n_runs"} <= set(out["budgets"][0])
     assert out["law_fit"]["law"] == "chinchilla" and 0.3 < out["law_fit"]["a"] < 0.6
 

@@ -379,3 +379,4 @@ def test_cli_sweep_checks_the_design_of_each_region_it_fits(tmp_path, capsys):
     assert rc == 3 and not out["reliable"]
     bad = [p for p in out["problems"] if "12 points for 5 free parameters" in p]
     assert len(bad) == 1 and bad[0].startswith("N <= 3e+09: ")
+    assert out["seed"] == 0 and out["data_hash"] == bs.data_hash(bs.load(path))  # traceable when saved

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import (CLIError, caught, check_factor_alone, constraint_note, constraints_json, subset_design_problems,
-                     emit_json, law_spec, print_problems, seed_key, verdict)
+from .common import (CLIError, caught, check_factor_alone, constraint_note, constraints_json, emit_json, law_spec,
+                     print_problems, provenance, seed_key, subset_design_problems, verdict)
 from .sensitivity import nuts_kwargs
 
 __all__ = ["run"]
@@ -163,7 +163,8 @@ def run(args, ds) -> list:
                              above_params=args.holdout_above_params, **common)
     problems = _problems(ds, spec, table, args.flops_per_param_token)
     if args.json:
-        emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs}, problems))
+        emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs,
+                           **provenance(args, ds)}, problems))
         return problems
     if constraint_note(spec):
         print(constraint_note(spec))

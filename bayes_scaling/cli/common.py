@@ -18,7 +18,8 @@ __all__ = [
     "CLIError", "load_data", "reload_data", "emit_json", "caught", "resolve_law", "law_title",
     "summarize", "format_params", "derived_note", "enable_caches", "check_factor_alone", "seed_key",
     "parse_fix", "parse_tie", "law_spec", "constraint_note", "constraints_json", "check_out",
-    "verdict", "print_problems", "reliability_meta", "design_problems", "subset_design_problems", "EXIT_UNRELIABLE",
+    "verdict", "print_problems", "reliability_meta", "design_problems", "subset_design_problems", "provenance",
+    "EXIT_UNRELIABLE",
 ]
 
 
@@ -113,6 +114,13 @@ def subset_design_problems(ds, spec, fits) -> list:
             continue
         out += [f"{label}: {p}" for p in design_problems(sub, spec) if p not in whole]
     return out
+
+
+def provenance(args, ds) -> dict:
+    """What a saved JSON result needs to be traced back: the seed it ran with and the data's hash."""
+    from ..data import data_hash
+
+    return {"seed": getattr(args, "seed", None), "data_hash": data_hash(ds)}
 
 
 def seed_key(args):

@@ -14,7 +14,8 @@ and N_opt ~ C^a, D_opt ~ C^b are fitted over the bracketed budgets with a bootst
 
 from __future__ import annotations
 
-from .common import CLIError, caught, design_problems, emit_json, law_spec, load_data, print_problems, verdict
+from .common import (CLIError, caught, design_problems, emit_json, law_spec, load_data, print_problems, provenance,
+                     verdict)
 
 __all__ = ["run"]
 
@@ -92,7 +93,7 @@ def run(args) -> list:
     out = {"method": "isoflop", "a": res.a, "b": res.b, "coef": res.coef,
            "budgets": [p.as_dict() for p in res.budgets], "level": res.level, "replicates": res.replicates,
            "failed_replicates": res.failed, "window": res.window, "budget_col": args.budget_col,
-           "n_points": ds.n, "data": ds.label}
+           "n_points": ds.n, "data": ds.label, **provenance(args, ds)}
     problems = list(res.problems)
     if not args.no_law_fit:
         out["law_fit"] = _law_fit(args, ds, np.array([p.compute for p in res.budgets]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .common import (CLIError, caught, constraint_note, constraints_json, design_problems, emit_json, law_spec,
-                     print_problems, reload_data, seed_key, subset_design_problems, verdict)
+                     print_problems, provenance, reload_data, seed_key, subset_design_problems, verdict)
 
 __all__ = ["run", "CHOICE_KINDS", "law_columns", "nuts_kwargs"]
 
@@ -131,7 +131,8 @@ def _sweep(args, ds, sens, spec) -> list:
     problems = subset_design_problems(ds, spec, [(lab, m) for lab, m in zip(labels, masks) if lab in fitted]) \
         + _table_problems(table, ["region"])
     if args.json:
-        emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs}, problems))
+        emit_json(verdict({**table.to_dict(), "constraints": constraints_json(spec), "warnings": msgs,
+                           **provenance(args, ds)}, problems))
         return problems
     _print_sweep(table, spec)
     print_problems(problems)
@@ -148,6 +149,7 @@ def _choices(args, ds, sens, spec) -> list:
     problems = design_problems(ds, spec) + _table_problems(table, ["axis", "choice"])
     if args.json:
         emit_json(verdict({**table.to_dict(), "vary": args.vary, "constraints": constraints_json(spec),
+                           **provenance(args, ds),
                            "warnings": msgs}, problems))
         return problems
     _print_choices(table, spec)
