@@ -119,3 +119,15 @@ def test_a_fit_result_or_a_name_where_a_law_value_belongs_is_refused(data):
 def test_analysis_settings_are_checked_where_they_enter(data, call, error, match):
     with pytest.raises(error, match=match):
         call(data)
+
+
+def test_compare_and_budget_tables_refuse_bad_settings_before_any_work(data):
+    from bayes_scaling.prediction import allocation_table
+
+    with pytest.raises(ValueError, match="C holds no compute budget"):
+        allocation_table(H, [])  # was numpy's "cannot reshape array of size 0"
+    # method="best" failed inside ArviZ after every law had been sampled (17 s)
+    with pytest.raises(ValueError, match="method must be one of"):
+        bs.compare(data, method="best")
+    with pytest.raises(ValueError, match="pareto_k_max must be a number > 0"):
+        bs.compare(data, pareto_k_max=-1)

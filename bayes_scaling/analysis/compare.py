@@ -155,6 +155,9 @@ def _convergence(result) -> dict:
             "divergences": int(d.get("divergences", 0))}
 
 
+COMPARE_METHODS = ("stacking", "BB-pseudo-BMA", "pseudo-BMA")  # ArviZ's az.compare methods
+
+
 def compare_results(results: Mapping, data: Dataset, *, method: str = "stacking",
                     pareto_k_max: float = PARETO_K_MAX) -> Table:
     """Rank posteriors already sampled (``{label: PosteriorResult}``) by PSIS-LOO; see :func:`compare`."""
@@ -237,6 +240,10 @@ def compare(data: Dataset, laws=DEFAULT_LAWS, *, key=None, seed: int = 0, chains
     """
     import jax
 
+    if not isinstance(method, str) or method.lower() not in {m.lower() for m in COMPARE_METHODS}:  # before sampling
+        raise ValueError(f"method must be one of {COMPARE_METHODS}; got {method!r}")
+    if not (isinstance(pareto_k_max, (int, float, np.floating)) and 0 < pareto_k_max):
+        raise ValueError(f"pareto_k_max must be a number > 0 (0.7 is the usual bound); got {pareto_k_max!r}")
     key_given = key is not None
     key = check_key(key) if key_given else jax.random.key(check_seed(seed))
     entries = _entries(laws)

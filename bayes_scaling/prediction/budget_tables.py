@@ -48,6 +48,8 @@ def allocation_table(law, C, *, flops_per_param_token=DEFAULT_K, level: float = 
     """
     level = _check_level(level)
     C = np.asarray(_positive("C", C))
+    if C.size == 0:
+        raise ValueError("C holds no compute budget; give at least one")
     a = allocate(law, C, flops_per_param_token, U=U)
     nd = len(sample_shape(law))
     shape = np.shape(a.N_opt)[nd:]
