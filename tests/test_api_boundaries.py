@@ -131,3 +131,14 @@ def test_compare_and_budget_tables_refuse_bad_settings_before_any_work(data):
         bs.compare(data, method="best")
     with pytest.raises(ValueError, match="pareto_k_max must be a number > 0"):
         bs.compare(data, pareto_k_max=-1)
+
+
+def test_a_point_law_with_a_nan_parameter_is_refused():
+    # every column of predict_loss and allocate was NaN, with no warning (sampled laws drop and warn)
+    from bayes_scaling.prediction import allocate
+
+    law = H._replace(E=float("nan"))
+    with pytest.raises(ValueError, match="law has non-finite parameters: E=nan"):
+        predict_loss(law, 7e10, 1.4e12)
+    with pytest.raises(ValueError, match="non-finite parameters"):
+        allocate(law, 1e22)

@@ -136,6 +136,11 @@ def check_law_value(law, name: str = "law"):
     """``law`` if it is a law value (a :class:`Law` instance such as a fit's ``.law``); a fit result,
     a name or anything else raises ``TypeError`` saying what to pass instead."""
     if isinstance(law, Law):
+        traced = any(isinstance(v, jax.core.Tracer) for v in law)
+        if not traced and sample_shape(law) == ():  # one law: a NaN parameter would make every output NaN
+            bad = [n for n, v in zip(type(law).names, law) if not np.all(np.isfinite(np.asarray(v, dtype=np.float64)))]
+            if bad:
+                raise ValueError(f"{name} has non-finite parameters: {', '.join(f'{n}={getattr(law, n)}' for n in bad)}")
         return law
     hint = f"; pass its .{name}" if isinstance(getattr(law, "law", None), Law) else ""
     if isinstance(law, str):
