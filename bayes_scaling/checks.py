@@ -1,4 +1,4 @@
-"""Checks of arguments where they enter the API: PRNG keys, datasets, the FLOPs factor k."""
+"""Checks of arguments where they enter the API: PRNG keys, datasets, counts, the FLOPs factor k."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import jax
 import numpy as np
 
-__all__ = ["check_key", "check_dataset", "check_k"]
+__all__ = ["check_key", "check_dataset", "check_int", "check_k"]
 
 
 def check_key(key, name: str = "key"):
@@ -46,3 +46,10 @@ def check_k(k, name: str = "flops_per_param_token") -> float:
     if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)) or not (math.isfinite(k) and k > 0):
         raise ValueError(f"{name} must be a finite number > 0 (k in C = k N D); got {k!r}")
     return float(k)
+
+
+def check_int(name: str, v, lo: int) -> int:
+    """``v`` as an ``int`` if it is an integer (not a bool) >= ``lo``; else ``ValueError`` naming it."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
+    return int(v)

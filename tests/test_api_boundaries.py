@@ -68,7 +68,7 @@ def test_simulate_refuses_bad_noise_and_designs(data, noise, N_len, match):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(N=[7e10, 1e11, 2e11], D=[1.4e12, 2e12]), r"must broadcast to one shape; got N \(3,\), D \(2,\)"),
     (dict(N=7e10, D=1.4e12, U=1e11), "does not read unique tokens U"),
-    (dict(N=7e10, D=1.4e12, sigma=0.01, key=jax.random.key(0), n_draws=0), "n_draws must be a positive integer"),
+    (dict(N=7e10, D=1.4e12, sigma=0.01, key=jax.random.key(0), n_draws=0), "n_draws must be an integer >= 1"),
 ])
 def test_predict_loss_names_the_bad_query(kwargs, match):
     with pytest.raises(ValueError, match=match):

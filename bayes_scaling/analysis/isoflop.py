@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..checks import check_dataset, check_k
+from ..checks import check_dataset, check_int, check_k
 from ..data import DEFAULT_FLOPS_PER_PARAM_TOKEN, DEFAULT_LEVEL, DataError, check_seed
 
 __all__ = ["Profile", "IsoflopResult", "budget_groups", "profile_minima", "power_law", "isoflop"]
@@ -225,8 +225,7 @@ def isoflop(data, budgets=None, *, seed: int = 0, replicates: int = 1000, level:
     """
     check_dataset(data)
     seed = check_seed(seed)
-    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or replicates < 2:
-        raise ValueError(f"replicates must be an integer >= 2 (an interval needs two); got {replicates!r}")
+    check_int("replicates", replicates, 2)  # an interval needs two
     check_k(flops_per_param_token)
     if not (isinstance(tol, (int, float, np.floating)) and math.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a finite number > 0; got {tol!r}")

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import check_key
+from ..checks import check_int, check_key
 from ..data import MIN_POINTS, Dataset
 from ..fitting import LOSSES, FitResult
 from ..fitting import fit as _fit
@@ -28,12 +28,6 @@ __all__ = ["bootstrap"]
 # ----------------------------------------------------------------------------------------------
 # Step 1: validate the arguments (on the host, with clear messages)
 # ----------------------------------------------------------------------------------------------
-
-
-def _check_int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
-    return int(v)
 
 
 def _validate_mask(mask, n):
@@ -84,8 +78,8 @@ def _validate_arguments(data, n, *, law, scheme, first_index, delta, loss, chunk
     """Check the scalar arguments; returns (spec, n, first_index, chunk_size, max_steps)."""
     if not isinstance(data, Dataset):
         raise TypeError(f"data must be a bayes_scaling Dataset; got {type(data).__name__}")
-    n = _check_int("n (number of replicates)", n, 1)
-    first_index = _check_int("first_index", first_index, 0)
+    n = check_int("n (number of replicates)", n, 1)
+    first_index = check_int("first_index", first_index, 0)
     if first_index + n > 2**32:
         raise ValueError(f"replicate indices must lie in [0, 2**32); got first_index={first_index}, n={n}")
     if scheme not in SCHEMES:
@@ -96,8 +90,8 @@ def _validate_arguments(data, n, *, law, scheme, first_index, delta, loss, chunk
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     if chunk_size is not None:
-        chunk_size = _check_int("chunk_size", chunk_size, 1)
-    max_steps = _check_int("max_steps", max_steps, 1)
+        chunk_size = check_int("chunk_size", chunk_size, 1)
+    max_steps = check_int("max_steps", max_steps, 1)
     if not basin_ratio >= 1:
         raise ValueError(f"basin_ratio must be >= 1; got {basin_ratio}")
     return spec, n, first_index, chunk_size, max_steps
@@ -134,8 +128,8 @@ def _choose_starts(spec, logX, logL, w, full, starts, *, loss, delta, basin_rati
         auto_screen, auto_polish = 0, (1 if basins.shape[0] == 0 else starts.shape[0])
     else:
         auto_screen, auto_polish = SCREEN_STEPS, POLISH
-    screen_steps = auto_screen if screen_steps is None else _check_int("screen_steps", screen_steps, 0)
-    polish = min(auto_polish if polish is None else _check_int("polish", polish, 1), starts.shape[0])
+    screen_steps = auto_screen if screen_steps is None else check_int("screen_steps", screen_steps, 0)
+    polish = min(auto_polish if polish is None else check_int("polish", polish, 1), starts.shape[0])
     return starts, basins, screen_steps, polish
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import check_dataset
+from ..checks import check_dataset, check_int
 from ..data import Dataset
 from ..laws import resolve
 from .multistart import (
@@ -129,8 +129,7 @@ def fit(
         raise ValueError(f"starts must be finite; {int(np.sum(~np.all(np.isfinite(starts), axis=1)))} of "
                          f"{starts.shape[0]} are not")
     for name, value, least in (("screen_steps", screen_steps, 0), ("polish", polish, 1), ("max_steps", max_steps, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+        check_int(name, value, least)
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {LOSSES}")
     if not delta > 0:

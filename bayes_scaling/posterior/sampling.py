@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..checks import check_int, check_key
 from ..data import DataError, Dataset
 from ..laws import Constrained, describe, form_of, free_names, resolve
 from . import engine, program
@@ -94,8 +95,7 @@ def _validate(data, spec, chains, warmup, samples, likelihood, weights, geometry
             f"data must be a bayes_scaling Dataset (see bayes_scaling.load); got {type(data).__name__}")
     check_likelihood(likelihood)
     for name, v, lo in (("chains", chains, 1), ("warmup", warmup, 0), ("samples", samples, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}; got {v!r}")
+        check_int(name, v, lo)
     if geometry not in ("level", "centred"):
         raise ValueError(f"geometry must be 'level' or 'centred'; got {geometry!r}")
     if backend not in ("jax", "numpyro"):
@@ -152,11 +152,8 @@ def sample(key, data: Dataset, *, law="chinchilla", chains: int = 4, warmup: int
         >>> res.diagnostics["converged"]  # doctest: +SKIP
         True
     """
-    from ..checks import check_key
-
     check_key(key)
-    if isinstance(max_tree_depth, bool) or not isinstance(max_tree_depth, (int, np.integer)) or max_tree_depth < 1:
-        raise ValueError(f"max_tree_depth must be an integer >= 1; got {max_tree_depth!r}")
+    check_int("max_tree_depth", max_tree_depth, 1)
     if not (isinstance(target_accept, (int, float, np.floating)) and 0 < target_accept < 1):
         raise ValueError(f"target_accept must be a number in (0, 1); got {target_accept!r}")
     spec = resolve(law)

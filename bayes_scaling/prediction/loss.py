@@ -14,7 +14,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
-from ..checks import check_key
+from ..checks import check_int, check_key
 from ..laws import check_law_value, inputs_for, sample_shape
 from ..tables import Table
 from ._core import DEFAULT_K, _check_level, _log_loss_inputs, _mapped, _per_sample, _positive
@@ -307,8 +307,7 @@ def predict_loss(law, N=None, D=None, *, C=None, U=None, sigma=None, nu=None, ke
     k = float(_positive("flops_per_param_token", flops_per_param_token))
     if key is not None:
         check_key(key)
-        if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
-            raise ValueError(f"n_draws must be a positive integer; got {n_draws!r}")
+        check_int("n_draws", n_draws, 1)
     given = _given(N, D, C, U)
     xs = inputs_for(type(law), **given, flops_per_param_token=k)
     if U is not None and "U" not in type(law).inputs:
