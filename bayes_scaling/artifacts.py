@@ -433,19 +433,15 @@ def check_law_values(cls, values: dict, source="the artifact", *, bounds: bool =
                              f"it is not {_count_bad(x, x > 0)}")
     if not bounds:
         return
-    try:
-        lo, hi = (np.asarray(b, dtype=np.float64) for b in cls.plausible_bounds())
-    except NotImplementedError:
-        return
-    for i, (name, pos) in enumerate(zip(cls.names, cls.positive_mask())):
+    for name, pos in zip(cls.names, cls.positive_mask()):
         if name in skip:
             continue
         u = float(np.median(np.log(values[name]) if pos else values[name]))
-        if not lo[i] <= u <= hi[i]:
-            f = np.exp if pos else float
-            raise ValueError(f"{source}: {name} = {float(f(u)):.6g} (median over draws) lies outside the "
-                             f"{cls.name} law's plausible range [{float(f(lo[i])):.6g}, "
-                             f"{float(f(hi[i])):.6g}]; {why}")
+        out = cls.outside_plausible(name, u)
+        if out is not None:
+            value = float(np.exp(u)) if pos else u
+            raise ValueError(f"{source}: {name} = {value:.6g} (median over draws) lies outside the "
+                             f"{cls.name} law's plausible range [{out[0]:.6g}, {out[1]:.6g}]; {why}")
 
 
 def law_from_idata(idata, law=None, *, check_bounds: bool = True):

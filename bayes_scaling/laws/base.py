@@ -183,6 +183,21 @@ class Law:
     def positive_mask(cls) -> np.ndarray:
         return np.array([cls.support.get(n, "real") == "positive" for n in cls.names])
 
+    @classmethod
+    def outside_plausible(cls, name: str, u: float) -> tuple[float, float] | None:
+        """The plausible range of ``name`` in its own units, if ``u`` (its value in unconstrained
+        coordinates: the log of a positive parameter) lies outside ``plausible_bounds()``; else None,
+        as for a form that declares no bounds."""
+        try:
+            lo, hi = cls.plausible_bounds()
+        except NotImplementedError:
+            return None
+        i = cls.names.index(name)
+        if lo[i] <= u <= hi[i]:
+            return None
+        f = np.exp if cls.positive_mask()[i] else float
+        return float(f(lo[i])), float(f(hi[i]))
+
     def to_unconstrained(self) -> jax.Array:
         """The optimiser's vector, shape ``sample_shape + (p,)`` (logs of positive parameters)."""
         pos = type(self).positive_mask()

@@ -23,18 +23,12 @@ __all__ = ["Constrained"]
 def _check_fixed_in_bounds(form, fixed) -> None:
     """Refuse a fixed value outside the form's plausible box: the fit would be degenerate by
     construction (an exponent of 0 makes a term a constant that E cannot be told apart from)."""
-    try:
-        lo, hi = form.plausible_bounds()
-    except NotImplementedError:
-        return
-    positive = form.positive_mask()
+    positive = dict(zip(form.names, form.positive_mask()))
     for k, v in fixed.items():
-        i = form.names.index(k)
-        u = np.log(v) if positive[i] else v
-        if not lo[i] <= u <= hi[i]:
-            f = np.exp if positive[i] else float
+        out = form.outside_plausible(k, np.log(v) if positive[k] else v)
+        if out is not None:
             raise ValueError(f"fixed {k} = {v:g} lies outside the {form.name} law's plausible range "
-                             f"[{float(f(lo[i])):.6g}, {float(f(hi[i])):.6g}], where a fit is degenerate")
+                             f"[{out[0]:.6g}, {out[1]:.6g}], where a fit is degenerate")
 
 
 class Constrained:
